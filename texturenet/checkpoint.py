@@ -1,0 +1,104 @@
+"""Checkpoints: a generator's weights, the config that rebuilds it, and the state to resume from.
+
+A checkpoint is a plain dict of tensors, numbers, strings and lists, so it loads with
+``torch.load(path, weights_only=True)``: a file with code in it is refused, not run. Writes go
+to a temporary file in the same folder, are flushed to disk, then renamed over the target, so
+a crash or a full disk at any moment leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .config import GeneratorConfig
+from .errors import TexturenetError
+from .generator import PyramidGenerator
+
+FORMAT = "texturenet"
+VERSION = 1
+
+
+def make_checkpoint(
+    generator: PyramidGenerator, name: str, iteration: int, train_state: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
+    """The checkpoint dict: format tag, generator config and weights, and the optional training state."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "iteration": iteration,
+        "generator_config": {k: getattr(generator.config, k) for k in GeneratorConfig.__dataclass_fields__},
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "train_state": train_state,
+    }
+
+
+def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
+    """Write ``checkpoint`` to ``path`` so that ``path`` is always either the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before training, not after hours of it, if checkpoints cannot be written to ``folder``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * 65536)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise TexturenetError(
+            f"--checkpoint_dir {folder} is not writable ({error.strerror or error}); choose another folder"
+        ) from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read and validate a texturenet checkpoint; one clear error for anything else."""
+    if not path.is_file():
+        raise TexturenetError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise TexturenetError(
+            f"{path} was refused: it is not a plain-data checkpoint (it may contain code); "
+            "only files written by texturenet are loaded"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise TexturenetError(f"{path} is not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise TexturenetError(f"{path} is not a texturenet checkpoint (train one with texturenet-train)")
+    if checkpoint.get("version") != VERSION:
+        raise TexturenetError(f"{path} has checkpoint version {checkpoint.get('version')}; this texturenet reads {VERSION}")
+    return checkpoint
+
+
+def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
+    """Rebuild the generator a checkpoint describes and load its weights."""
+    try:
+        generator = PyramidGenerator(GeneratorConfig(**checkpoint["generator_config"]))
+        generator.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TexturenetError(f"checkpoint {checkpoint.get('name')!r} is damaged: {first}") from None
+    return generator
+
+
+def load_generator(path: Path) -> PyramidGenerator:
+    """The trained generator stored at ``path``, in eval mode."""
+    return build_generator(load_checkpoint(path)).eval()

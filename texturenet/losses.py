@@ -1,0 +1,98 @@
+"""Perceptual losses: Gram-matrix style loss, feature content loss, total variation.
+
+One implementation, shared by feed-forward training and per-image optimisation.
+Gatys, Ecker & Bethge 2015 (texture, Eq. 3-5) and 2016 (style transfer, Eq. 1-7); Ulyanov
+et al. 2016, Eq. 4-5 (the same terms as the generator's training objective).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import LossConfig
+from .loss_network import LossNetwork, canonical_layer
+
+
+def gram(features: Tensor) -> Tensor:
+    """Gram matrix G = F F^T / (C H W) per image (Gatys et al. 2015, Eq. 2).
+
+    Normalising by C*H*W (as texture_nets and pytorch/examples do) keeps the style loss
+    comparable across layers and image sizes. Computed in float32 even under autocast: the sum
+    over H*W positions overflows or loses precision in half precision.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def total_variation(image: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels (Mahendran & Vedaldi 2015, beta = 2)."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def _weights(layers: Sequence[str], weights: Optional[Sequence[float]]) -> dict[str, float]:
+    return dict(zip(layers, weights if weights is not None else [1.0] * len(layers)))
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted sum of style, content and total-variation losses for images in [0, 1].
+
+    ``set_style`` computes the style image's Grams once; ``content_targets`` computes content
+    features without gradient and only as deep as the content layers; ``forward`` runs the
+    loss network once for all layers and returns every term (per-layer style terms too, for
+    monitoring), with the weighted total under ``"total"``.
+    """
+
+    def __init__(self, config: LossConfig, network: Optional[LossNetwork] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.style_weights = _weights([canonical_layer(n) for n in config.style_layers], config.style_layer_weights)
+        self.content_weights = _weights(
+            [canonical_layer(n) for n in config.content_layers], config.content_layer_weights
+        )
+        layers = list(dict.fromkeys([*self.style_weights, *self.content_weights]))
+        self.network = network or LossNetwork(config.loss_net, config.vgg_weights, layers)
+        self.target_grams: dict[str, Tensor] = {}
+
+    @torch.no_grad()
+    def set_style(self, style: Tensor) -> None:
+        """Remember the Gram matrices of ``style`` (1, 3, H, W): computed once per run."""
+        features = self.network(style, upto=list(self.style_weights))
+        self.target_grams = {name: gram(f)[0] for name, f in features.items()}
+
+    @torch.no_grad()
+    def content_targets(self, content: Tensor) -> dict[str, Tensor]:
+        """Content-layer features of ``content``, without gradient and no deeper than needed."""
+        return self.network(content, upto=list(self.content_weights))
+
+    def forward(self, output: Tensor, content: Optional[dict[str, Tensor]] = None) -> dict[str, Tensor]:
+        """Loss terms for ``output``; pass ``content`` targets in style mode, None for textures."""
+        if not self.target_grams:
+            raise RuntimeError("call set_style() before computing losses")
+        wanted = list(self.style_weights) + (list(self.content_weights) if content is not None else [])
+        features = self.network(output, upto=wanted)
+        terms: dict[str, Tensor] = {}
+        style = output.new_zeros((), dtype=torch.float32)
+        for name, weight in self.style_weights.items():
+            g = gram(features[name])
+            term = F.mse_loss(g, self.target_grams[name].expand_as(g))
+            terms[f"style_{name}"] = term
+            style = style + weight * term
+        terms["style"] = style
+        total = self.config.style_weight * style
+        if content is not None:
+            content_loss = output.new_zeros((), dtype=torch.float32)
+            for name, weight in self.content_weights.items():
+                content_loss = content_loss + weight * F.mse_loss(features[name].float(), content[name].float())
+            terms["content"] = content_loss
+            total = total + self.config.content_weight * content_loss
+        if self.config.tv_weight:
+            terms["tv"] = total_variation(output.float())
+            total = total + self.config.tv_weight * terms["tv"]
+        terms["total"] = total
+        return terms

@@ -1,0 +1,304 @@
+"""The training loop: Adam on the generator against the perceptual loss (Ulyanov et al. 2016, Sec. 3.2).
+
+Style mode: each iteration takes a batch of photo crops x, computes y = g(x, z) with fresh
+noise z, and minimises style_weight * L_style(y, s) + content_weight * L_content(y, x)
++ tv_weight * TV(y) (paper Eq. 5 plus a smoothness term). Texture mode: y = g(z) and no
+content term (Eq. 4). Everything about a run lives in :class:`TrainConfig`.
+
+Nothing is lost: checkpoints are written atomically and carry the optimiser, schedule,
+iteration and random state, so ``--resume`` reaches the weights an uninterrupted run would;
+SIGINT/SIGTERM finish the current step, save, and say how to resume.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import check_writable, load_checkpoint, make_checkpoint, save_atomic
+from .config import GeneratorConfig, TrainConfig
+from .data import PhotoDataset, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
+from .errors import TexturenetError
+from .generator import PyramidGenerator
+from .losses import PerceptualLoss
+from .monitor import FileMonitor, Monitor, sample_grid
+
+BUNDLED = Path(__file__).resolve().parent / "assets"
+BUNDLED_PHOTOS = BUNDLED / "photos"
+BUNDLED_STYLE = BUNDLED / "style.png"
+
+
+def checkpoint_path(config: TrainConfig, name: str, iteration: Optional[int] = None) -> Path:
+    """``<dir>/<name>.pth`` for the final model, ``<dir>/<name>_iter<N>.pth`` along the way."""
+    suffix = "" if iteration is None else f"_iter{iteration}"
+    return config.checkpoint_dir / f"{name}{suffix}.pth"
+
+
+def newest_checkpoint(folder: Path, name: str) -> Path:
+    """``--resume auto``: the checkpoint of run ``name`` with the most iterations done."""
+    candidates = [p for p in folder.glob(f"{name}*.pth") if re.fullmatch(rf"{re.escape(name)}(_iter\d+)?\.pth", p.name)]
+    best: Optional[tuple[int, Path]] = None
+    for path in candidates:
+        try:
+            iteration = int(load_checkpoint(path)["iteration"])
+        except TexturenetError:
+            continue  # a damaged file is not a candidate; the intact ones still are
+        if best is None or iteration > best[0]:
+            best = (iteration, path)
+    if best is None:
+        raise TexturenetError(f"--resume auto: no readable checkpoint of run {name!r} in {folder}")
+    return best[1]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Trainer:
+    """Runs one training; validates every input before building any model."""
+
+    def __init__(self, config: TrainConfig, monitors: Sequence[Monitor] = ()) -> None:
+        self.config = config
+        if config.texture is None:
+            config.texture = BUNDLED_STYLE
+        self.name = config.name or Path(config.texture).stem
+        if config.mode == "style":
+            if config.data_dir is None:
+                config.data_dir = BUNDLED_PHOTOS
+            self.paths = photo_paths(Path(config.data_dir))
+        else:
+            self.paths = []
+        self.style = load_style(Path(config.texture), config.style_size)
+        if config.cuda and not torch.cuda.is_available():
+            raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
+        self.device = torch.device("cuda" if config.cuda else "cpu")
+        check_writable(config.checkpoint_dir)
+        self.resume_from = self._resume_path()
+        self.history: list[dict[str, float]] = []
+        self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors]
+        self.bad_files: set[int] = set()
+        self._stop_signal: Optional[str] = None
+
+    def _resume_path(self) -> Optional[Path]:
+        if self.config.resume is None:
+            return None
+        if str(self.config.resume) == "auto":
+            return newest_checkpoint(self.config.checkpoint_dir, self.name)
+        return Path(self.config.resume)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        """Train, writing checkpoints along the way; returns the final checkpoint's path."""
+        config = self.config
+        torch.manual_seed(config.seed)
+        generator = PyramidGenerator(config.generator).to(self.device)
+        loss = PerceptualLoss(config.loss).to(self.device)
+        loss.set_style(self.style.to(self.device))
+        optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_decay)
+        start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
+
+        held_out, train_paths = self._split_validation()
+        val_inputs = self._validation_inputs(held_out)
+        batches = self._batches(train_paths, start)
+        for monitor in self.monitors:
+            monitor.start(self.name, config.to_dict())
+        tqdm.write(self._summary(generator, train_paths, held_out, start))
+
+        iteration = start
+        bar = tqdm(total=config.iterations, initial=start, desc=self.name, unit="it", dynamic_ncols=True)
+        tick, tick_iteration = time.perf_counter(), start
+        with self._stop_on_signals():
+            while iteration < config.iterations and self._stop_signal is None:
+                terms = self._step(generator, loss, optimizer, batches)
+                scheduler.step()
+                iteration += 1
+                bar.update(1)
+                if iteration % config.log_every == 0 or iteration == config.iterations:
+                    now = time.perf_counter()
+                    speed = (iteration - tick_iteration) * config.batch_size / max(now - tick, 1e-9)
+                    tick, tick_iteration = now, iteration
+                    self._log(bar, iteration, terms, optimizer.param_groups[0]["lr"], speed)
+                if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
+                    self._save(generator, optimizer, scheduler, iteration, checkpoint_path(config, self.name, iteration), val_inputs)
+        bar.close()
+        if self._stop_signal is not None:
+            path = checkpoint_path(config, self.name, iteration)
+            self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
+            tqdm.write(
+                f"stopped by {self._stop_signal} after iteration {iteration}; saved {path}. "
+                f"Resume with the same command plus --resume {path} (or --resume auto)"
+            )
+            self._close()
+            raise SystemExit(130 if self._stop_signal == "SIGINT" else 143)
+        final = checkpoint_path(config, self.name)
+        self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
+        if self.bad_files:
+            tqdm.write(f"skipped {len(self.bad_files)} unreadable image file(s) in total")
+        tqdm.write(f"saved {final}")
+        self._close()
+        return final
+
+    def _step(self, generator: PyramidGenerator, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
+        config = self.config
+        if config.mode == "style":
+            photos, bad = next(batches)
+            self._report_bad(bad)
+            photos = photos.to(self.device, non_blocking=True)
+            output = generator(photos)
+            terms = loss(output, loss.content_targets(photos))
+        else:
+            output = generator(size=(config.image_size, config.image_size), batch=config.batch_size)
+            terms = loss(output)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        return terms
+
+    # -- data --------------------------------------------------------------------------------
+
+    def _split_validation(self) -> tuple[list[Path], list[Path]]:
+        """Fixed photos for the sample grid: held out when the data set can spare them (>= 10x)."""
+        n = self.config.val_images
+        if not self.paths or n == 0:
+            return [], self.paths
+        if len(self.paths) >= 10 * n:
+            return self.paths[:n], self.paths[n:]
+        return self.paths[:n], self.paths  # too few photos to spare: shown, but also trained on
+
+    def _validation_inputs(self, paths: list[Path]) -> Optional[torch.Tensor]:
+        size = self.config.image_size
+        crops = []
+        for path in paths:
+            try:
+                image = resize_short_side(load_rgb(path), size)
+            except (OSError, ValueError):
+                continue
+            w, h = image.size
+            left, top = (w - size) // 2, (h - size) // 2
+            crops.append(to_tensor(image.crop((left, top, left + size, top + size))))
+        return torch.stack(crops).to(self.device) if crops else None
+
+    def _batches(self, paths: list[Path], start_iteration: int) -> Iterator:
+        if self.config.mode != "style":
+            return iter(())
+        dataset = PhotoDataset(paths, self.config.image_size)
+        start = start_iteration * self.config.batch_size
+        loader = photo_loader(dataset, self.config.batch_size, self.config.seed, start, self.config.workers, self.device.type == "cuda")
+        self._dataset = dataset
+        return iter(loader)
+
+    def _report_bad(self, bad: list[int]) -> None:
+        for index in bad:
+            if index not in self.bad_files:
+                self.bad_files.add(index)
+                tqdm.write(f"skipping unreadable image {self._dataset.paths[index]} ({len(self.bad_files)} so far)")
+
+    # -- reporting and saving ----------------------------------------------------------------
+
+    def _summary(self, generator: PyramidGenerator, train_paths: list[Path], held_out: list[Path], start: int) -> str:
+        params = sum(p.numel() for p in generator.parameters())
+        data = (
+            f"{len(train_paths)} photos from {self.config.data_dir}"
+            + (f" ({len(held_out)} held out for samples)" if held_out and held_out[0] not in train_paths else "")
+            if self.config.mode == "style"
+            else "noise only (texture mode)"
+        )
+        where = f"resuming at iteration {start}" if start else "from scratch"
+        return (
+            f"training {self.name!r} ({self.config.mode} mode, {params:,} parameters) on {self.device.type}: "
+            f"{data}; {self.config.iterations} iterations x {self.config.batch_size}, {where}"
+        )
+
+    def _log(self, bar: tqdm, iteration: int, terms: dict[str, torch.Tensor], lr: float, speed: float) -> None:
+        values = {k: float(v.detach()) for k, v in terms.items()}  # the only host-device sync
+        self.history.append({"iteration": iteration, **values, "lr": lr})
+        bar.set_postfix({k: f"{values[k]:.3g}" for k in ("content", "style", "total") if k in values}, refresh=False)
+        for monitor in self.monitors:
+            monitor.log(iteration, values, lr, speed)
+
+    @torch.no_grad()
+    def _samples(self, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> torch.Tensor:
+        """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise."""
+        fixed_noise = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        was_training = generator.training
+        generator.eval()
+        size = self.config.image_size
+        if self.config.mode == "style" and val_inputs is not None:
+            grid = sample_grid(val_inputs, generator(val_inputs, generator=fixed_noise))
+        else:
+            grid = sample_grid(None, generator(size=(size, size), batch=4, generator=fixed_noise))
+        generator.train(was_training)
+        return grid
+
+    def _save(self, generator, optimizer, scheduler, iteration: int, path: Path, val_inputs) -> None:
+        train_state = {
+            "config": self.config.to_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "texture_sha256": _file_digest(Path(self.config.texture)),
+            "history": self.history,
+            "bad_files": len(self.bad_files),
+        }
+        save_atomic(make_checkpoint(generator, self.name, iteration, train_state), path)
+        grid = self._samples(generator, val_inputs)
+        for monitor in self.monitors:
+            monitor.samples(iteration, grid)
+            monitor.checkpoint(iteration, path)
+
+    def _restore(self, generator: PyramidGenerator, optimizer, scheduler) -> int:
+        path = self.resume_from
+        assert path is not None
+        checkpoint = load_checkpoint(path)
+        state = checkpoint.get("train_state")
+        if not state:
+            raise TexturenetError(f"--resume {path}: this checkpoint holds no training state (it is a final export)")
+        saved = GeneratorConfig(**checkpoint["generator_config"])
+        if saved != self.config.generator:
+            differences = [
+                f"{k} {getattr(saved, k)!r} (checkpoint) vs {getattr(self.config.generator, k)!r} (now)"
+                for k in GeneratorConfig.__dataclass_fields__
+                if getattr(saved, k) != getattr(self.config.generator, k)
+            ]
+            raise TexturenetError(f"--resume {path}: different generator architecture: {'; '.join(differences)}")
+        if state["texture_sha256"] != _file_digest(Path(self.config.texture)):
+            raise TexturenetError(
+                f"--resume {path}: it was trained on a different --texture than {self.config.texture}; "
+                f"pass the same style image ({state['config']['texture']})"
+            )
+        generator.load_state_dict(checkpoint["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.history.extend(state["history"])
+        return int(checkpoint["iteration"])
+
+    def _close(self) -> None:
+        for monitor in self.monitors:
+            monitor.close()
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM: let the current step finish, then save and stop (see :meth:`run`)."""
+
+        def handler(signum: int, _frame: Any) -> None:
+            self._stop_signal = signal.Signals(signum).name
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
