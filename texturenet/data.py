@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .distributed import Rank, RankShard
 from .errors import TexturenetError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -192,12 +193,19 @@ def _ignore_sigint(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def photo_loader(dataset: PhotoDataset, batch_size: int, seed: int, start: int, workers: int, pin_memory: bool) -> DataLoader:
-    """An endless loader of (batch, bad indices), beginning at run position ``start``."""
+def photo_loader(
+    dataset: PhotoDataset, batch_size: int, seed: int, start: int, workers: int, pin_memory: bool, rank: Rank = Rank()
+) -> DataLoader:
+    """An endless loader of (batch, bad indices), beginning at run position ``start``.
+
+    Under torchrun, ``start`` counts global-batch positions and this rank gets its block of
+    each global batch (:class:`~texturenet.distributed.RankShard`).
+    """
+    stream = RunSampler(len(dataset), seed, start)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=RunSampler(len(dataset), seed, start),
+        sampler=RankShard(stream, batch_size, rank) if rank.distributed else stream,
         num_workers=workers,
         collate_fn=collate,
         pin_memory=pin_memory,

@@ -79,6 +79,8 @@ class PyramidGenerator(nn.Module):
         # joins[i] merges scale K-2-i into everything coarser (i+1 scales of c channels each).
         self.joins = nn.ModuleList(JoinBlock(config, c * (i + 1), c) for i in range(config.scales - 1))
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
+        self.noise_shard: tuple[int, int] = (0, 1)
+        """(rank, world size) in data-parallel training: see ``texturenet.distributed``."""
 
     @property
     def multiple(self) -> int:
@@ -143,8 +145,9 @@ class PyramidGenerator(nn.Module):
     ) -> Optional[Tensor]:
         if self.config.noise_depth == 0:
             return None
-        noise = torch.rand(n, self.config.noise_depth, h, w, device=device, dtype=dtype, generator=generator)
-        return noise.mul_(factor)
+        rank, world = self.noise_shard  # distributed: draw the global batch's noise, keep this rank's rows
+        noise = torch.rand(n * world, self.config.noise_depth, h, w, device=device, dtype=dtype, generator=generator)
+        return noise[rank * n : (rank + 1) * n].mul_(factor)
 
     def _pyramid(self, inputs: list[Optional[Tensor]]) -> Tensor:
         x = self.branches[-1](inputs[-1])

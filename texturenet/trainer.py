@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import check_writable, load_checkpoint, make_checkpoint, save_atomic
 from .config import GeneratorConfig, TrainConfig
+from .distributed import any_rank, setup, teardown
 from .data import PhotoDataset, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError
 from .generator import PyramidGenerator
@@ -78,11 +80,14 @@ class Trainer:
         self.style = load_style(Path(config.texture), config.style_size)
         if config.cuda and not torch.cuda.is_available():
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
-        self.device = torch.device("cuda" if config.cuda else "cpu")
-        check_writable(config.checkpoint_dir)
+        self.rank = setup(config.cuda)  # torchrun: join the process group; else rank 0 of 1
+        self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
+        if self.rank.is_main:
+            check_writable(config.checkpoint_dir)
         self.resume_from = self._resume_path()
         self.history: list[dict[str, float]] = []
-        self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors]
+        # Only rank 0 writes pictures, plots and logs.
+        self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
         self._stop_signal: Optional[str] = None
 
@@ -97,57 +102,73 @@ class Trainer:
 
     def run(self) -> Path:
         """Train, writing checkpoints along the way; returns the final checkpoint's path."""
+        try:
+            return self._run()
+        finally:
+            teardown(self.rank)
+
+    def _run(self) -> Path:
         config = self.config
         torch.manual_seed(config.seed)
         generator = PyramidGenerator(config.generator).to(self.device)
+        generator.noise_shard = (self.rank.rank, self.rank.world_size)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
         optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_decay)
         start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
+        model = generator
+        if self.rank.distributed:  # averages gradients over ranks; saving and samples use the bare generator
+            model = DistributedDataParallel(generator, device_ids=[self.rank.local_rank] if config.cuda else None)
 
         held_out, train_paths = self._split_validation()
         val_inputs = self._validation_inputs(held_out)
         batches = self._batches(train_paths, start)
         for monitor in self.monitors:
             monitor.start(self.name, config.to_dict())
-        tqdm.write(self._summary(generator, train_paths, held_out, start))
+        if self.rank.is_main:
+            tqdm.write(self._summary(generator, train_paths, held_out, start))
 
         iteration = start
-        bar = tqdm(total=config.iterations, initial=start, desc=self.name, unit="it", dynamic_ncols=True)
+        bar = tqdm(total=config.iterations, initial=start, desc=self.name, unit="it", dynamic_ncols=True, disable=not self.rank.is_main)
         tick, tick_iteration = time.perf_counter(), start
+        stopping = False
         with self._stop_on_signals():
-            while iteration < config.iterations and self._stop_signal is None:
-                terms = self._step(generator, loss, optimizer, batches)
+            while iteration < config.iterations and not stopping:
+                terms = self._step(model, loss, optimizer, batches)
                 scheduler.step()
                 iteration += 1
                 bar.update(1)
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     now = time.perf_counter()
-                    speed = (iteration - tick_iteration) * config.batch_size / max(now - tick, 1e-9)
+                    speed = (iteration - tick_iteration) * config.batch_size * self.rank.world_size / max(now - tick, 1e-9)
                     tick, tick_iteration = now, iteration
                     self._log(bar, iteration, terms, optimizer.param_groups[0]["lr"], speed)
                 if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
                     self._save(generator, optimizer, scheduler, iteration, checkpoint_path(config, self.name, iteration), val_inputs)
+                stopping = any_rank(self._stop_signal is not None, self.rank, self.device)  # all ranks stop at one step
         bar.close()
-        if self._stop_signal is not None:
+        if stopping:
+            signal_name = self._stop_signal or "SIGTERM"  # a rank told to stop by another rank
             path = checkpoint_path(config, self.name, iteration)
             self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
-            tqdm.write(
-                f"stopped by {self._stop_signal} after iteration {iteration}; saved {path}. "
-                f"Resume with the same command plus --resume {path} (or --resume auto)"
-            )
+            if self.rank.is_main:
+                tqdm.write(
+                    f"stopped by {signal_name} after iteration {iteration}; saved {path}. "
+                    f"Resume with the same command plus --resume {path} (or --resume auto)"
+                )
             self._close()
-            raise SystemExit(130 if self._stop_signal == "SIGINT" else 143)
+            raise SystemExit(130 if signal_name == "SIGINT" else 143)
         final = checkpoint_path(config, self.name)
         self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
-        if self.bad_files:
-            tqdm.write(f"skipped {len(self.bad_files)} unreadable image file(s) in total")
-        tqdm.write(f"saved {final}")
+        if self.rank.is_main:
+            if self.bad_files:
+                tqdm.write(f"skipped {len(self.bad_files)} unreadable image file(s) in total")
+            tqdm.write(f"saved {final}")
         self._close()
         return final
 
-    def _step(self, generator: PyramidGenerator, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
+    def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
         config = self.config
         if config.mode == "style":
             photos, bad = next(batches)
@@ -191,8 +212,10 @@ class Trainer:
         if self.config.mode != "style":
             return iter(())
         dataset = PhotoDataset(paths, self.config.image_size)
-        start = start_iteration * self.config.batch_size
-        loader = photo_loader(dataset, self.config.batch_size, self.config.seed, start, self.config.workers, self.device.type == "cuda")
+        start = start_iteration * self.config.batch_size * self.rank.world_size  # position in the global-batch stream
+        loader = photo_loader(
+            dataset, self.config.batch_size, self.config.seed, start, self.config.workers, self.device.type == "cuda", self.rank
+        )
         self._dataset = dataset
         return iter(loader)
 
@@ -200,7 +223,8 @@ class Trainer:
         for index in bad:
             if index not in self.bad_files:
                 self.bad_files.add(index)
-                tqdm.write(f"skipping unreadable image {self._dataset.paths[index]} ({len(self.bad_files)} so far)")
+                if self.rank.is_main:  # other ranks count their own; only rank 0 logs
+                        tqdm.write(f"skipping unreadable image {self._dataset.paths[index]} ({len(self.bad_files)} so far)")
 
     # -- reporting and saving ----------------------------------------------------------------
 
@@ -213,9 +237,11 @@ class Trainer:
             else "noise only (texture mode)"
         )
         where = f"resuming at iteration {start}" if start else "from scratch"
+        world = self.rank.world_size
+        ranks = f" x {world} processes = {self.config.batch_size * world}" if world > 1 else ""
         return (
             f"training {self.name!r} ({self.config.mode} mode, {params:,} parameters) on {self.device.type}: "
-            f"{data}; {self.config.iterations} iterations x {self.config.batch_size}, {where}"
+            f"{data}; {self.config.iterations} iterations x {self.config.batch_size}{ranks}, {where}"
         )
 
     def _log(self, bar: tqdm, iteration: int, terms: dict[str, torch.Tensor], lr: float, speed: float) -> None:
@@ -240,6 +266,8 @@ class Trainer:
         return grid
 
     def _save(self, generator, optimizer, scheduler, iteration: int, path: Path, val_inputs) -> None:
+        if not self.rank.is_main:
+            return  # one set of checkpoints per run: rank 0's (all ranks hold the same weights)
         train_state = {
             "config": self.config.to_dict(),
             "optimizer": optimizer.state_dict(),
