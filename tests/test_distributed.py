@@ -24,6 +24,7 @@ TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "
 def _train(args: list[str], processes: int = 1) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"  # as torchrun sets it; tiny convolutions only contend on shared cores
     result = subprocess.run([*launcher, str(ROOT / "scripts" / "train.py"), *TINY, *args], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -1,0 +1,101 @@
+"""A real training subprocess killed (-9), terminated and interrupted at different moments.
+
+After every kill each ``*.pth`` on disk loads (atomic writes: no half-written checkpoint ever
+has a checkpoint's name), and ``--resume auto`` carries on; the run that was stopped four times
+ends with exactly the weights of an uninterrupted run. About 40 s on 2 shared cores.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from texturenet.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+ITERATIONS = 24
+TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
+        "--batch_size", "1", "--iterations", str(ITERATIONS), "--save_every", "1", "--log_every", "1"]
+
+
+def _start(folder: Path, *extra: str) -> subprocess.Popen:
+    log = open(folder.parent / f"{folder.name}.log", "a")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny convolutions: threads only contend on shared cores
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--checkpoint_dir", str(folder), *extra],
+                            stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "training ended before the moment to interrupt it"
+        assert time.monotonic() < deadline, "timed out waiting for training to get there"
+        time.sleep(0.002)
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob("style_iter*.pth"))
+
+
+def _all_intact(folder: Path) -> int:
+    """Every checkpoint on disk loads; returns the newest iteration."""
+    iterations = [int(load_checkpoint(path)["iteration"]) for path in _checkpoints(folder)]
+    assert iterations, "no checkpoint was written"
+    return max(iterations)
+
+
+def _in_flight(folder: Path) -> bool:
+    return any(name.endswith(".tmp") for name in os.listdir(folder)) if folder.exists() else False
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_killed_terminated_interrupted_then_resumed_matches_uninterrupted(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+
+    # 1. kill -9 once two checkpoints exist.
+    process = _start(folder)
+    _wait_for(lambda: len(_checkpoints(folder)) >= 2, process)
+    process.kill()
+    process.wait()
+    reached = _all_intact(folder)
+
+    # 2. kill -9 while a save is in flight (its temporary file exists), else right after a save.
+    process = _start(folder, "--resume", "auto")
+    _wait_for(lambda: _in_flight(folder) or _all_intact(folder) > reached + 1, process)
+    process.kill()
+    process.wait()
+    reached = _all_intact(folder)
+
+    # 3. SIGTERM, then 4. SIGINT (Ctrl-C): finish the step, save, say how to resume, exit 143 / 130.
+    for sent, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        process = _start(folder, "--resume", "auto")
+        _wait_for(lambda: bool(_checkpoints(folder)) and max(int(p.stem.split("iter")[1]) for p in _checkpoints(folder)) > reached, process)
+        process.send_signal(sent)
+        assert process.wait(timeout=120) == status
+        stopped = _all_intact(folder)
+        assert stopped > reached
+        log = (tmp_path / "run.log").read_text()
+        assert f"stopped by {sent.name} after iteration {stopped}" in log and "--resume auto" in log
+        assert "Traceback" not in log
+        reached = stopped
+
+    # 5. --resume auto to the end.
+    process = _start(folder, "--resume", "auto")
+    assert process.wait(timeout=300) == 0
+    assert load_checkpoint(folder / "style.pth")["iteration"] == ITERATIONS
+
+    straight = tmp_path / "straight"
+    assert _start(straight).wait(timeout=300) == 0
+    resumed = torch.load(folder / "style.pth", weights_only=True)["state_dict"]
+    uninterrupted = torch.load(straight / "style.pth", weights_only=True)["state_dict"]
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+    assert "Traceback" not in (tmp_path / "run.log").read_text()
+    shutil.rmtree(tmp_path)  # ~50 checkpoints: do not keep them in pytest's temp folders
