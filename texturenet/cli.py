@@ -181,6 +181,9 @@ def _one_line_warnings(message: Any, category: type, filename: str, lineno: int,
 
 def _main(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], argv: Optional[Sequence[str]]) -> None:
     warnings.formatwarning = _one_line_warnings  # type: ignore[assignment]
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must print, not crash the run
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     try:
         body(args)

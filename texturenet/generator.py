@@ -118,7 +118,9 @@ class PyramidGenerator(nn.Module):
 
     def _stylise(self, image: Tensor, noise_factor: float, generator: Optional[torch.Generator]) -> Tensor:
         height, width = image.shape[-2:]
-        pad_h, pad_w = -height % self.multiple, -width % self.multiple
+        # Pad to a multiple of 2^(K-1), and to at least two pixels at the coarsest scale, where a
+        # 3x3 convolution with reflect padding needs them (a 1x1 photo must not crash).
+        pad_h, pad_w = (max(-(-side // self.multiple), 2) * self.multiple - side for side in (height, width))
         if pad_h or pad_w:
             # Reflection keeps the border content-like; tiny images cannot reflect that far.
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
