@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -49,8 +50,13 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):  # disk full, folder gone, ...: the checkpoints already there are untouched
+            raise TexturenetError(
+                f"could not write checkpoint {path} ({error.strerror or error}); the checkpoints already written are intact: "
+                "free some space (or choose another --checkpoint_dir) and continue with --resume auto"
+            ) from None
         raise
 
 
@@ -66,6 +72,16 @@ def check_writable(folder: Path) -> None:
         raise TexturenetError(
             f"--checkpoint_dir {folder} is not writable ({error.strerror or error}); choose another folder"
         ) from None
+
+
+def check_space(folder: Path, needed: int) -> None:
+    """Fail before training if ``folder``'s disk cannot hold ``needed`` more bytes (one checkpoint and its pictures)."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise TexturenetError(
+            f"--checkpoint_dir {folder} has {free / 2**20:.1f} MiB free but a checkpoint needs about "
+            f"{needed / 2**20:.1f} MiB; free some space or choose another folder"
+        )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

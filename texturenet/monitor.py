@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -91,9 +92,18 @@ class FileMonitor:
         pass  # the trainer appends to the shared history; pictures are drawn at checkpoints
 
     def samples(self, iteration: int, grid: Tensor) -> None:
-        save_image(grid, self.folder / f"{self.name}_samples.png")
+        try:
+            save_image(grid, self.folder / f"{self.name}_samples.png")
+        except OSError as error:  # a full disk must not stop training; the checkpoint writer reports it
+            warnings.warn(f"could not write the sample grid in {self.folder} ({error.strerror or error})")
 
     def checkpoint(self, iteration: int, path: Path) -> None:
+        try:
+            self._write_history()
+        except OSError as error:
+            warnings.warn(f"could not write the loss plot or CSV in {self.folder} ({error.strerror or error})")
+
+    def _write_history(self) -> None:
         keys = [k for k in ("total", "content", "style", "tv") if any(k in h for h in self.history)]
         plot_losses(self.history, keys, self.folder / f"{self.name}_loss.png")
         columns = list(dict.fromkeys(k for h in self.history for k in h))

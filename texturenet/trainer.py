@@ -23,7 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import check_writable, load_checkpoint, make_checkpoint, save_atomic
+from .checkpoint import check_space, check_writable, load_checkpoint, make_checkpoint, save_atomic
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, setup, teardown
 from .data import PhotoDataset, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
@@ -116,6 +116,8 @@ class Trainer:
         loss.set_style(self.style.to(self.device))
         optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_decay)
+        if self.rank.is_main:  # weights, Adam's two moments, and ~1 MiB for the pictures and history
+            check_space(config.checkpoint_dir, 3 * sum(p.numel() * p.element_size() for p in generator.parameters()) + 2**20)
         start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
         model = generator
         if self.rank.distributed:  # averages gradients over ranks; saving and samples use the bare generator

@@ -1,0 +1,75 @@
+"""A full disk, on a real small filesystem (tmpfs, mounted here; skipped where mounting is not allowed).
+
+Too full to start: refused before training. Filling up mid-run: one clear error, every
+checkpoint already written still loads, no temporary file left behind. About 10 s.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from texturenet.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
+        "--batch_size", "1", "--log_every", "1", "--save_every", "1", "--iterations", "200"]
+
+
+def _mount(folder: Path, size: str) -> Iterator[Path]:
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): no real full disk to test on")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _mount(tmp_path / "disk", "2m")
+
+
+@pytest.fixture
+def nearly_full_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _mount(tmp_path / "nearly", "600k")
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _mount(tmp_path / "full", "32k")
+
+
+def _train(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--checkpoint_dir", str(folder)],
+                          capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_disk_too_full_to_start_is_refused_before_training(full_disk: Path) -> None:
+    result = _train(full_disk)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not writable (No space left on device)" in result.stderr
+    assert "training" not in result.stdout
+
+
+def test_disk_without_room_for_a_checkpoint_is_refused_before_training(nearly_full_disk: Path) -> None:
+    result = _train(nearly_full_disk)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "MiB free but a checkpoint needs about" in result.stderr
+    assert "training" not in result.stdout
+
+
+def test_disk_filling_up_mid_run_keeps_every_checkpoint(small_disk: Path) -> None:
+    result = _train(small_disk)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "could not write checkpoint" in errors[0] and "No space left on device" in errors[0]
+    written = sorted(small_disk.glob("style_iter*.pth"))
+    assert len(written) >= 1  # it did train and save before the disk filled up
+    assert all(load_checkpoint(path)["iteration"] >= 1 for path in written)
+    assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
