@@ -179,33 +179,39 @@ def _one_line_warnings(message: Any, category: type, filename: str, lineno: int,
     return f"texturenet: warning: {message}\n"
 
 
-def _main(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], argv: Optional[Sequence[str]]) -> None:
+def _main(
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace, argparse.ArgumentParser], None],
+    argv: Optional[Sequence[str]],
+) -> None:
     warnings.formatwarning = _one_line_warnings  # type: ignore[assignment]
     args = parser.parse_args(argv)
     try:
-        body(args)
-    except ValueError as error:  # invalid combination of values caught by the config
-        parser.error(str(error))
+        body(args, parser)
     except TexturenetError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .trainer import Trainer
 
-    Trainer(train_config(args)).run()
+    try:
+        config = train_config(args)
+    except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
+        parser.error(str(error))
+    Trainer(config).run()
 
 
-def _stylize(args: argparse.Namespace) -> None:
+def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import torch
 
     from .stylize import Stylizer, sample_texture, stylize_files
 
     if (args.input is None) == (args.size is None):
-        raise ValueError("give either --input (style models) or --size WxH (texture models)")
+        parser.error("give either --input (style models) or --size WxH (texture models)")
     if args.max_size is not None and args.max_size < 1:
-        raise ValueError("--max_size must be at least 1")
+        parser.error("--max_size must be at least 1")
     if args.cuda and not torch.cuda.is_available():
         raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
     stylizer = Stylizer(args.model, torch.device("cuda" if args.cuda else "cpu"))
