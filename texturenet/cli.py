@@ -110,51 +110,23 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
+    """Build config dataclass ``cls`` from the flags named like its fields, plus ``overrides``."""
+    values = {name: getattr(args, name) for name in cls.__dataclass_fields__ if hasattr(args, name)}
+    return cls(**{**values, **overrides})
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The one config object of a run, from parsed flags. Raises ValueError for invalid values."""
-    generator = GeneratorConfig(
-        mode=args.mode,
-        scales=args.scales,
-        channels=args.channels,
-        noise_depth=args.noise_depth,
-        norm=args.norm,
-        activation=args.activation,
-        padding=args.padding or ("reflect" if args.mode == "style" else "circular"),
-    )
-    loss = LossConfig(
-        loss_net=args.loss_net,
-        vgg_weights=args.vgg_weights,
-        content_layers=args.content_layers,
-        content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers,
-        style_layer_weights=args.style_layer_weights,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-    )
     if args.mode == "texture" and args.data_dir is not None:
         raise ValueError("--data_dir is for style mode; texture mode learns from --texture alone")
-    return TrainConfig(
-        data_dir=args.data_dir,
-        texture=args.texture,
-        name=args.name,
-        checkpoint_dir=args.checkpoint_dir,
-        image_size=args.image_size,
-        style_size=args.style_size,
-        batch_size=args.batch_size,
-        iterations=args.iterations,
-        lr=args.lr,
-        lr_step=args.lr_step,
-        lr_decay=args.lr_decay,
-        seed=args.seed,
-        workers=args.workers,
-        save_every=args.save_every,
-        log_every=args.log_every,
-        val_images=args.val_images,
-        cuda=args.cuda,
+    generator = from_args(GeneratorConfig, args, padding=args.padding or ("reflect" if args.mode == "style" else "circular"))
+    return from_args(
+        TrainConfig,
+        args,
         resume=None if args.resume is None else Path(args.resume),
         generator=generator,
-        loss=loss,
+        loss=from_args(LossConfig, args),
     )
 
 
