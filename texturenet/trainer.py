@@ -255,14 +255,17 @@ class Trainer:
 
     @torch.no_grad()
     def _samples(self, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise; None without photos."""
+        """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise.
+
+        None in style mode without validation photos (``--val_images 0``).
+        """
         if self.config.mode == "style" and val_inputs is None:
-            return None  # --val_images 0, or none of them readable: no sample grid
+            return None
         fixed_noise = torch.Generator(device=self.device).manual_seed(self.config.seed)
         was_training = generator.training
         generator.eval()
         size = self.config.image_size
-        if self.config.mode == "style":
+        if val_inputs is not None:
             grid = sample_grid(val_inputs, generator(val_inputs, generator=fixed_noise))
         else:
             grid = sample_grid(None, generator(size=(size, size), batch=4, generator=fixed_noise))
