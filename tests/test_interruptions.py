@@ -23,7 +23,8 @@ from texturenet.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 ITERATIONS = 24
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
-        "--batch_size", "1", "--iterations", str(ITERATIONS), "--save_every", "1", "--log_every", "1"]
+        "--batch_size", "1", "--iterations", str(ITERATIONS), "--save_every", "1", "--log_every", "1",
+        "--style_layers", "relu1_1,relu2_1", "--content_layers", "relu2_1"]
 
 
 def _start(folder: Path, *extra: str) -> subprocess.Popen:
