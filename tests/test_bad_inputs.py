@@ -30,8 +30,8 @@ from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.data import load_rgb
 from texturenet.generator import PyramidGenerator
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--channels", "4",
         "--iterations", "2", "--workers", "0", "--val_images", "0", "--save_every", "0",
         "--style_layers", "relu1_1,relu2_1", "--content_layers", "relu2_1"]

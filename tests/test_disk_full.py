@@ -13,8 +13,8 @@ from typing import Iterator
 import pytest
 
 from texturenet.checkpoint import load_checkpoint
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
         "--batch_size", "1", "--log_every", "1", "--save_every", "1", "--iterations", "200",
         "--style_layers", "relu1_1,relu2_1", "--content_layers", "relu2_1"]

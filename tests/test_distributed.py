@@ -15,8 +15,8 @@ import torch
 from texturenet.checkpoint import load_generator
 from texturenet.data import RunSampler
 from texturenet.distributed import Rank, RankShard
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
         "--iterations", "4", "--save_every", "2", "--log_every", "1",
         "--style_layers", "relu1_1,relu2_1", "--content_layers", "relu2_1"]

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from texturenet.checkpoint import load_checkpoint
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ITERATIONS = 24
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
         "--batch_size", "1", "--iterations", str(ITERATIONS), "--save_every", "1", "--log_every", "1",
