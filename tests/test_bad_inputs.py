@@ -6,7 +6,7 @@ None)``: the file is used. Every bad file is made here, in tmp_path.
 
 Rows run in-process through the real entry points (``cli.train_main`` / ``cli.stylize_main``,
 what ``scripts/*.py`` call), so a traceback would fail the test as an uncaught exception;
-two rows per script also run the scripts as real subprocesses. About 30 s on 2 shared cores.
+one row per script also runs the script as a real subprocess. About 60 s on 2 shared cores (over 2 min when they are loaded).
 """
 from __future__ import annotations
 
@@ -348,9 +348,7 @@ def test_unwritable_checkpoint_dir_is_refused_before_training(tmp_path: Path, ca
 
 @pytest.mark.parametrize("script,argv,phrase", [
     ("train.py", [*TINY, "--batch_size", "-1"], "batch_size must be at least 1"),
-    ("train.py", [*TINY, "--texture", "{tmp}/missing.png"], "no such file"),
     ("stylize.py", ["--model", "{tmp}/missing.pth", "--input", str(PHOTO), "--output", "{tmp}/o.png"], "no such checkpoint file"),
-    ("stylize.py", ["--model", "{tmp}/m.pth", "--size", "8x8", "--output", "{tmp}/o.png", "--noise_factor", "nan"], "expected a finite number"),
 ])
 def test_scripts_as_subprocesses(tmp_path: Path, script: str, argv: list[str], phrase: str) -> None:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
