@@ -1,7 +1,7 @@
 """torchrun with 2 CPU processes (gloo) is the same training as 1 process with twice the batch.
 
 Real runs: ``scripts/train.py`` as subprocesses, the 2-process one under ``python -m
-torch.distributed.run`` (torchrun). About 40-70 s on 2 shared cores (three short runs, two of them under torchrun).
+torch.distributed.run`` (torchrun). Costly: 90 s measured on 2 heavily loaded shared cores (three short runs, two under torchrun).
 """
 from __future__ import annotations
 
