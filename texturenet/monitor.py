@@ -197,7 +197,7 @@ class VisdomMonitor:
             if layers:
                 self._append(self.STYLE_LAYERS, "style loss per layer", [k[6:] for k in layers], iteration,
                              [losses[k] for k in layers], True)
-            self._append(self.LR, "learning rate", ["lr"], iteration, [lr], False)
+            self._append(self.LR, "learning rate", ["lr"], iteration, [lr], True)
             self._append(self.SPEED, "throughput (images/s)", ["images/s"], iteration, [images_per_second], False)
         self._wake.set()
 
@@ -290,14 +290,16 @@ class VisdomMonitor:
             series.sent = count
         if grid is not None:
             iteration, image = grid
+            zoom = max(1.0, 480 / image.shape[-1])  # tiny training crops are shown enlarged
             client.image(image.numpy(), win=self.SAMPLES, env=env, opts={
-                "title": f"samples at iteration {iteration}", "caption": "top: inputs, bottom: outputs (fixed noise)",
+                "title": f"samples at iteration {iteration}", "caption": "top: inputs; below: outputs with fixed noise",
+                "width": round(image.shape[-1] * zoom), "height": round(image.shape[-2] * zoom) + 60,
             })
             with self._lock:
                 if self._grid is grid:
                     self._grid = None
         if text is not None:
-            client.text(text, win=self.TEXT, env=env, opts={"title": "run configuration and checkpoints"})
+            client.text(text, win=self.TEXT, env=env, opts={"title": "run configuration and checkpoints", "width": 480, "height": 400})
             with self._lock:
                 if self._text is text:
                     self._text = None
