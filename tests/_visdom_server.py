@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
 # A tiny but real run: 32 px crops, 4 scales (32 / 2^3 still has room for the 3x3 convolutions), random VGG.
-TINY = ["--vgg_weights", "random", "--image_size", "32", "--scales", "4", "--batch_size", "2",
+TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "4", "--batch_size", "2",
         "--workers", "0", "--log_every", "1"]
 
 
