@@ -156,7 +156,7 @@ class TrainConfig:
     viz_port: int = 8097
     """Port of the Visdom server (Visdom's own default)."""
     viz_every: int = 100
-    """With --viz, show a sample grid of the fixed validation photos every this many iterations."""
+    """With --viz, show a sample grid (fixed validation photos, or fixed-noise textures) every this many iterations."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 

@@ -171,12 +171,13 @@ class VisdomMonitor:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._series: dict[str, _Series] = {}
-        self._grid: Optional[tuple[int, Tensor]] = None
-        self._text: Optional[str] = None
+        self._grid: Optional[tuple[int, Tensor]] = None  # the newest grid only
+        self._text = ""
+        self._unsent: set[str] = set()  # of SAMPLES and TEXT
         self._config: dict[str, Any] = {}
         self._checkpoints: list[str] = []
         self._closing = False
-        self._down_since: Optional[float] = None
+        self._down = False
         self._thread: Optional[threading.Thread] = None
 
     # -- the Monitor protocol: called on the training thread, only touches memory ------------
@@ -203,7 +204,8 @@ class VisdomMonitor:
 
     def samples(self, iteration: int, grid: Tensor) -> None:
         with self._lock:
-            self._grid = (iteration, grid)  # only the newest grid matters
+            self._grid = (iteration, grid)
+            self._unsent.add(self.SAMPLES)
         self._wake.set()
 
     def checkpoint(self, iteration: int, path: Path) -> None:
@@ -213,7 +215,7 @@ class VisdomMonitor:
         self._wake.set()
 
     def close(self) -> None:
-        """Send what is left (up to ``timeout`` seconds if the server answers), then stop the sender."""
+        """Send what is left (one more try if the server is away), then stop the sender."""
         if self._thread is None:
             return
         self._closing = True
@@ -235,31 +237,37 @@ class VisdomMonitor:
         checkpoints = "<br>".join(html.escape(c) for c in self._checkpoints) or "none yet"
         config = html.escape(json.dumps(self._config, indent=2, default=str))
         self._text = f"<b>checkpoints written</b><br>{checkpoints}<br><b>configuration</b><pre>{config}</pre>"
+        self._unsent.add(self.TEXT)
+
+    def _redraw_all(self) -> None:
+        """The server may have lost everything (restarted): send every window whole next time."""
+        with self._lock:
+            for series in self._series.values():
+                series.sent = 0
+            self._unsent.update((self.TEXT, self.SAMPLES) if self._grid else (self.TEXT,))
 
     def _send_loop(self) -> None:
         while True:
-            self._wake.wait(self.retry if self._down_since is not None else None)
+            self._wake.wait(self.retry if self._down else None)
             self._wake.clear()
             closing = self._closing
             try:
                 self._send_pending()
             except Exception as error:  # noqa: BLE001 - whatever the network does, training goes on
-                if self._down_since is None:
-                    self._down_since = time.monotonic()
+                if not self._down:
+                    self._down = True
                     tqdm.write(
                         f"visdom: warning: lost the server at {self.url} ({type(error).__name__}); training goes on "
                         "and plotting resumes when the server is back", file=sys.stderr,
                     )
-                with self._lock:
-                    for series in self._series.values():
-                        series.sent = 0  # it may come back empty: redraw whole windows then
+                self._redraw_all()
             else:
-                if self._down_since is not None:
+                if self._down:
                     tqdm.write(f"visdom: the server at {self.url} is back; plots resumed", file=sys.stderr)
-                    self._down_since = None
+                    self._down = False
             if closing:
                 return
-            if self._down_since is None:
+            if not self._down:
                 time.sleep(self.interval)  # batch the points of the next `interval` seconds into one request
 
     def _send_pending(self) -> None:
@@ -273,12 +281,12 @@ class VisdomMonitor:
             self._client.send = True
         client = self._client
         if self._series and client._win_exists_wrap(self.LOSSES, env) == "false":
-            with self._lock:
-                for series in self._series.values():
-                    series.sent = 0  # a new or restarted server, perhaps unnoticed: draw whole windows
+            self._redraw_all()  # a new or restarted server, perhaps unnoticed
         with self._lock:
             pending = [(win, s, len(s.x), s.x[s.sent:], s.y[s.sent:], s.sent > 0) for win, s in self._series.items()]
-            grid, text = self._grid, self._text
+            grid = self._grid if self.SAMPLES in self._unsent else None
+            text = self._text if self.TEXT in self._unsent else None
+            self._unsent.clear()  # a failure below calls _redraw_all, which puts them back
         for win, series, count, xs, ys, append in pending:
             if not xs:
                 continue
@@ -292,17 +300,12 @@ class VisdomMonitor:
             iteration, image = grid
             zoom = max(1.0, 480 / image.shape[-1])  # tiny training crops are shown enlarged
             client.image(image.numpy(), win=self.SAMPLES, env=env, opts={
-                "title": f"samples at iteration {iteration}", "caption": "top: inputs; below: outputs with fixed noise",
+                "title": f"samples at iteration {iteration}", "caption": "fixed noise; photos: inputs on top",
                 "width": round(image.shape[-1] * zoom), "height": round(image.shape[-2] * zoom) + 60,
             })
-            with self._lock:
-                if self._grid is grid:
-                    self._grid = None
         if text is not None:
-            client.text(text, win=self.TEXT, env=env, opts={"title": "run configuration and checkpoints", "width": 480, "height": 400})
-            with self._lock:
-                if self._text is text:
-                    self._text = None
+            client.text(text, win=self.TEXT, env=env,
+                        opts={"title": "run configuration and checkpoints", "width": 480, "height": 400})
 
 
 def _answers(url: str, timeout: float) -> bool:
