@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=40, help="Iterations per run (default: 40).")
     parser.add_argument("--log_every", type=int, default=1, help="Trainer log period: every log reaches Visdom (default: 1, the worst case).")
     parser.add_argument("--viz_every", type=int, default=10, help="Sample-grid period with --viz (default: 10).")
-    parser.add_argument("--repeats", type=int, default=3, help="Runs with and without --viz each, alternated (default: 3).")
+    parser.add_argument("--repeats", type=int, default=3, help="Runs with and without --viz each, alternated; 0 measures the per-call cost only (default: 3).")
     parser.add_argument("--calls", type=int, default=2000, help="Calls timed for the per-call cost (default: 2000).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, visdom_server(port := free_port(), Path(tmp) / "envs"):
@@ -90,6 +90,8 @@ def main() -> None:
             for viz in (False, True):
                 results[viz].append(run(viz, port, args, Path(tmp) / "ck"))
     print(f"\ntraining-thread cost of VisdomMonitor: log() {log_us:.1f} us/call, samples() {samples_us:.1f} us/call")
+    if not args.repeats:
+        return
     off, on = statistics.median(results[False]), statistics.median(results[True])
     print(f"images/s without --viz: {', '.join(f'{v:.2f}' for v in results[False])} (median {off:.2f})")
     print(f"images/s with --viz:    {', '.join(f'{v:.2f}' for v in results[True])} (median {on:.2f})")

@@ -77,7 +77,7 @@ def test_unreachable_server_is_one_clear_line_before_any_model(tmp_path: Path) -
 def test_server_killed_mid_run_then_back(tmp_path: Path) -> None:
     """The server dies at iteration ~2: training warns once and goes on; a new (empty) server gets everything."""
     port = free_port()
-    iterations = 12
+    iterations = 8
     lines: list[str] = []
     with visdom_server(port, tmp_path / "envs") as server:
         training = subprocess.Popen(train_command(port, tmp_path / "ck", "killed", iterations), cwd=ROOT,
