@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -74,12 +73,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise TexturenetError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise TexturenetError(
-            f"{path} was refused: it is not a plain-data checkpoint (it may contain code); "
-            "only files written by texturenet are loaded"
-        ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:  # the unpickler raises many types for garbage; all mean "not loadable"
+        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+            raise TexturenetError(
+                f"{path} was refused: it is not a plain-data checkpoint (it may contain code); "
+                "only files written by texturenet are loaded"
+            ) from None
         raise TexturenetError(f"{path} is not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise TexturenetError(f"{path} is not a texturenet checkpoint (train one with texturenet-train)")

@@ -117,56 +117,23 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
+    """Build config dataclass ``cls`` from the flags named like its fields, plus ``overrides``."""
+    values = {name: getattr(args, name) for name in cls.__dataclass_fields__ if hasattr(args, name)}
+    return cls(**{**values, **overrides})
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The one config object of a run, from parsed flags. Raises ValueError for invalid values."""
-    generator = GeneratorConfig(
-        mode=args.mode,
-        scales=args.scales,
-        channels=args.channels,
-        noise_depth=args.noise_depth,
-        norm=args.norm,
-        activation=args.activation,
-        padding=args.padding or ("reflect" if args.mode == "style" else "circular"),
-    )
-    loss = LossConfig(
-        loss_net=args.loss_net,
-        vgg_weights=args.vgg_weights,
-        content_layers=args.content_layers,
-        content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers,
-        style_layer_weights=args.style_layer_weights,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-    )
     if args.mode == "texture" and args.data_dir is not None:
         raise ValueError("--data_dir is for style mode; texture mode learns from --texture alone")
-    return TrainConfig(
-        data_dir=args.data_dir,
-        texture=args.texture,
-        name=args.name,
-        checkpoint_dir=args.checkpoint_dir,
-        image_size=args.image_size,
-        style_size=args.style_size,
-        batch_size=args.batch_size,
-        iterations=args.iterations,
-        lr=args.lr,
-        lr_step=args.lr_step,
-        lr_decay=args.lr_decay,
-        seed=args.seed,
-        workers=args.workers,
-        save_every=args.save_every,
-        log_every=args.log_every,
-        val_images=args.val_images,
-        cuda=args.cuda,
+    generator = from_args(GeneratorConfig, args, padding=args.padding or ("reflect" if args.mode == "style" else "circular"))
+    return from_args(
+        TrainConfig,
+        args,
         resume=None if args.resume is None else Path(args.resume),
-        viz=args.viz,
-        viz_env=args.viz_env,
-        viz_server=args.viz_server,
-        viz_port=args.viz_port,
-        viz_every=args.viz_every,
         generator=generator,
-        loss=loss,
+        loss=from_args(LossConfig, args),
     )
 
 
@@ -191,33 +158,39 @@ def _one_line_warnings(message: Any, category: type, filename: str, lineno: int,
     return f"texturenet: warning: {message}\n"
 
 
-def _main(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], argv: Optional[Sequence[str]]) -> None:
+def _main(
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace, argparse.ArgumentParser], None],
+    argv: Optional[Sequence[str]],
+) -> None:
     warnings.formatwarning = _one_line_warnings  # type: ignore[assignment]
     args = parser.parse_args(argv)
     try:
-        body(args)
-    except ValueError as error:  # invalid combination of values caught by the config
-        parser.error(str(error))
+        body(args, parser)
     except TexturenetError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .trainer import Trainer
 
-    Trainer(train_config(args)).run()
+    try:
+        config = train_config(args)
+    except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
+        parser.error(str(error))
+    Trainer(config).run()
 
 
-def _stylize(args: argparse.Namespace) -> None:
+def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import torch
 
     from .stylize import Stylizer, sample_texture, stylize_files
 
     if (args.input is None) == (args.size is None):
-        raise ValueError("give either --input (style models) or --size WxH (texture models)")
+        parser.error("give either --input (style models) or --size WxH (texture models)")
     if args.max_size is not None and args.max_size < 1:
-        raise ValueError("--max_size must be at least 1")
+        parser.error("--max_size must be at least 1")
     if args.cuda and not torch.cuda.is_available():
         raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
     stylizer = Stylizer(args.model, torch.device("cuda" if args.cuda else "cpu"))

@@ -204,4 +204,7 @@ def photo_loader(dataset: PhotoDataset, batch_size: int, seed: int, start: int, 
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=_ignore_sigint if workers > 0 else None,
+        # Its own RNG for worker seeds: otherwise starting the loader draws from torch's global
+        # RNG, which drives the generator's noise, and a resumed run would drift from the original.
+        generator=torch.Generator().manual_seed(seed),
     )

@@ -106,19 +106,29 @@ class PyramidGenerator(nn.Module):
             return self._stylise(image, noise_factor, generator)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
-        height, width = int(size[0]), int(size[1])
+        return self.synthesize(self.noise_pyramid(batch, int(size[0]), int(size[1]), noise_factor, generator))
+
+    def noise_pyramid(
+        self, batch: int, height: int, width: int, noise_factor: float = 1.0, generator: Optional[torch.Generator] = None
+    ) -> list[Tensor]:
+        """Texture mode's inputs: independent uniform noise at each scale, ceil(size / 2^k) pixels."""
         device = self.to_rgb.weight.device
-        inputs = [
+        return [
             self._noise(batch, math.ceil(height / 2**k), math.ceil(width / 2**k), noise_factor, device, generator)
             for k in range(self.config.scales)
         ]
-        return self._pyramid(inputs)
+
+    def synthesize(self, noise: Sequence[Tensor]) -> Tensor:
+        """Texture mode: the sample for given per-scale noise (finest first), e.g. from :meth:`noise_pyramid`."""
+        return self._pyramid(list(noise))
 
     def _stylise(self, image: Tensor, noise_factor: float, generator: Optional[torch.Generator]) -> Tensor:
         height, width = image.shape[-2:]
-        pad_h, pad_w = -height % self.multiple, -width % self.multiple
+        # At least two pixels at the coarsest scale, so that reflection padding is possible there.
+        pad_h = max(-height % self.multiple, 2 * self.multiple - height)
+        pad_w = max(-width % self.multiple, 2 * self.multiple - width)
         if pad_h or pad_w:
-            # Reflection keeps the border content-like; tiny images cannot reflect that far.
+            # Reflection keeps the border content-like; tiny photos cannot reflect that far.
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
         inputs = []

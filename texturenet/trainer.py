@@ -232,13 +232,18 @@ class Trainer:
             monitor.log(iteration, values, lr, speed)
 
     @torch.no_grad()
-    def _samples(self, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> torch.Tensor:
-        """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise."""
+    def _samples(self, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise.
+
+        None in style mode without validation photos (``--val_images 0``).
+        """
+        if self.config.mode == "style" and val_inputs is None:
+            return None
         fixed_noise = torch.Generator(device=self.device).manual_seed(self.config.seed)
         was_training = generator.training
         generator.eval()
         size = self.config.image_size
-        if self.config.mode == "style" and val_inputs is not None:
+        if val_inputs is not None:
             grid = sample_grid(val_inputs, generator(val_inputs, generator=fixed_noise))
         else:
             grid = sample_grid(None, generator(size=(size, size), batch=4, generator=fixed_noise))
@@ -264,7 +269,8 @@ class Trainer:
     def _show_samples(self, iteration: int, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> None:
         grid = self._samples(generator, val_inputs)
         for monitor in self.monitors:
-            monitor.samples(iteration, grid)
+            if grid is not None:
+                monitor.samples(iteration, grid)
 
     def _restore(self, generator: PyramidGenerator, optimizer, scheduler) -> int:
         path = self.resume_from

@@ -121,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
     if args.install_static:
         folder = install_static(args.npm)
         print(f"installed {len(STATIC_FILES)} files into {folder}; start the server with: texturenet-visdom --port {args.port}")

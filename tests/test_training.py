@@ -1,0 +1,85 @@
+"""Training in-process: the loss goes down, checkpoints round-trip, resume equals an uninterrupted run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from texturenet.checkpoint import load_checkpoint, load_generator
+from texturenet.cli import train_config, train_parser
+from texturenet.config import TrainConfig
+from texturenet.errors import TexturenetError
+from texturenet.stylize import Stylizer
+from texturenet.trainer import Trainer
+
+from conftest import TINY
+
+pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
+
+
+def config(*args: object) -> TrainConfig:
+    """A config exactly as the command line builds it."""
+    return train_config(train_parser().parse_args([*TINY, *map(str, args)]))
+
+
+def test_twenty_iterations_lower_the_loss(photos: Path, style_image: Path, tmp_path: Path) -> None:
+    trainer = Trainer(config("--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                             "--iterations", 20, "--log_every", 1, "--lr", "1e-2"))
+    trainer.run()
+    totals = [h["total"] for h in trainer.history]
+    assert len(totals) == 20
+    assert sum(totals[-4:]) / 4 < 0.7 * sum(totals[:4]) / 4, totals
+
+
+def test_checkpoint_round_trip(photos: Path, style_image: Path, tmp_path: Path) -> None:
+    final = Trainer(config("--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                           "--iterations", 3, "--name", "glass")).run()
+    assert final == tmp_path / "glass.pth"
+    raw = torch.load(final, weights_only=True)  # plain data: loads without unpickling code
+    assert raw["format"] == "texturenet" and raw["iteration"] == 3 and raw["generator_config"]["scales"] == 3
+    generator = load_generator(final)
+    for key, value in raw["state_dict"].items():
+        assert torch.equal(generator.state_dict()[key], value)
+    photo = torch.rand(3, 45, 61)
+    stylizer = Stylizer(final, torch.device("cpu"))
+    a, b = stylizer.stylize(photo, seed=5), stylizer.stylize(photo, seed=5)
+    assert torch.equal(a, b) and a.shape == photo.shape
+    assert not torch.equal(a, stylizer.stylize(photo, seed=6))
+    with torch.no_grad():
+        direct = generator(photo[None], generator=torch.Generator().manual_seed(5))[0].clamp(0, 1)
+    assert torch.equal(a, direct)
+    for picture in ("glass_samples.png", "glass_loss.png", "glass_losses.csv"):
+        assert (tmp_path / picture).stat().st_size > 0
+
+
+@pytest.mark.parametrize("mode", ["style", "texture"])
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(photos: Path, style_image: Path, tmp_path: Path, mode: str) -> None:
+    common = ["--texture", style_image, "--iterations", 6, "--save_every", 3, "--mode", mode, "--lr", "1e-2"]
+    if mode == "style":
+        common += ["--data_dir", photos]
+    whole = Trainer(config(*common, "--checkpoint_dir", tmp_path / "whole")).run()
+    halfway = tmp_path / "whole" / "glass_iter3.pth"
+    resumed = Trainer(config(*common, "--checkpoint_dir", tmp_path / "resumed", "--resume", halfway)).run()
+    a, b = load_checkpoint(whole), load_checkpoint(resumed)
+    assert b["iteration"] == 6
+    for key in a["state_dict"]:
+        assert torch.allclose(a["state_dict"][key], b["state_dict"][key], atol=1e-6), key
+    # and it did continue: the weights moved after iteration 3
+    c = load_checkpoint(halfway)
+    assert any(not torch.equal(c["state_dict"][k], b["state_dict"][k]) for k in c["state_dict"])
+    assert [h["iteration"] for h in b["train_state"]["history"]] == [h["iteration"] for h in a["train_state"]["history"]]
+
+
+def test_resume_auto_and_mismatches(photos: Path, style_image: Path, tmp_path: Path) -> None:
+    base = ["--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path, "--iterations", 4, "--save_every", 2]
+    Trainer(config(*base)).run()
+    assert Trainer(config(*base, "--iterations", 6, "--resume", "auto")).resume_from == tmp_path / "glass.pth"
+    with pytest.raises(TexturenetError, match="channels 8 .checkpoint. vs 6 .now."):
+        Trainer(config(*base, "--channels", 6, "--resume", tmp_path / "glass_iter2.pth")).run()
+    other = tmp_path / "other.png"
+    other.write_bytes((Path(__file__).parent.parent / "texturenet" / "assets" / "style.png").read_bytes()[:0] or b"")
+    from PIL import Image
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(other)
+    with pytest.raises(TexturenetError, match="different --texture"):
+        Trainer(config(*base, "--texture", other, "--name", "glass", "--resume", tmp_path / "glass_iter2.pth")).run()
