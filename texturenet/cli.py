@@ -90,6 +90,13 @@ def train_parser() -> argparse.ArgumentParser:
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
 
+    viz = parser.add_argument_group("live monitor (Visdom, see docs/MONITORING.md)")
+    viz.add_argument("--viz", action="store_true", help=field_doc(TrainConfig, "viz") + " (default: off)")
+    _add(viz, TrainConfig, "viz_env", default=None, shown="the run name", type=str)
+    _add(viz, TrainConfig, "viz_server", type=str)
+    for name in ("viz_port", "viz_every"):
+        _add(viz, TrainConfig, name, type=int)
+
     net = parser.add_argument_group("generator")
     for name in ("scales", "channels", "noise_depth"):
         _add(net, GeneratorConfig, name, type=int)

@@ -147,6 +147,16 @@ class TrainConfig:
     """Train on the GPU; an error if CUDA is not available."""
     resume: Optional[Path] = None
     """Checkpoint to continue from (optimiser, schedule, iteration and random state included)."""
+    viz: bool = False
+    """Stream losses, samples and the configuration to a Visdom server (docs/MONITORING.md)."""
+    viz_env: Optional[str] = None
+    """Visdom environment of the run; None means the run name."""
+    viz_server: str = "http://localhost"
+    """Address of the Visdom server."""
+    viz_port: int = 8097
+    """Port of the Visdom server (Visdom's own default)."""
+    viz_every: int = 100
+    """With --viz, show a sample grid (fixed validation photos, or fixed-noise textures) every this many iterations."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -154,6 +164,8 @@ class TrainConfig:
         for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.viz_every < 1 or not 0 < self.viz_port < 65536:
+            raise ValueError(f"viz_every must be at least 1 and viz_port in 1..65535, got {self.viz_every}, {self.viz_port}")
         for name in ("workers", "save_every", "val_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -7,17 +7,28 @@ loss plot, which people would rather look at than read, plus the losses as CSV.
 from __future__ import annotations
 
 import csv
+import html
+import json
+import logging
 import math
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
+from tqdm import tqdm
 
 from .data import save_image
+from .errors import TexturenetError
 
 
 class Monitor(Protocol):
@@ -114,3 +125,205 @@ class FileMonitor:
 
     def close(self) -> None:
         pass
+
+
+class _Series:
+    """One line-plot window: every point logged so far, and how many the server already holds."""
+
+    def __init__(self, title: str, legend: list[str], log_scale: bool) -> None:
+        self.title, self.legend, self.log_scale = title, legend, log_scale
+        self.x: list[float] = []
+        self.y: list[list[float]] = []
+        self.sent = 0  # points the server holds; 0 after it went away (it may have lost them all)
+
+
+class VisdomMonitor:
+    """Streams a run to a Visdom server (issue 3): loss, learning-rate and throughput lines, sample grids, config.
+
+    One environment per run. The training thread only appends to in-memory lists (microseconds);
+    a daemon thread sends at most every ``interval`` seconds, batching every point logged since
+    the last send into one ``update='append'`` request per window, so a slow or dead server never
+    blocks a training step. Every point is kept, so when the server goes away (warned once) and
+    comes back, even restarted empty, the windows are redrawn whole and nothing is lost.
+    visdom is imported here only, so runs without ``--viz`` never load it.
+    """
+
+    LOSSES, STYLE_LAYERS, LR, SPEED, SAMPLES, TEXT = "losses", "style_layers", "lr", "throughput", "samples", "config"
+
+    def __init__(self, server: str, port: int, env: Optional[str] = None, interval: float = 0.5,
+                 retry: float = 5.0, timeout: float = 10.0) -> None:
+        self.url = f"{server.rstrip('/')}:{port}"
+        try:
+            import visdom
+        except ImportError:
+            raise TexturenetError(
+                "--viz needs the visdom package: PIP_CONSTRAINT=constraints.txt pip install visdom, or drop --viz"
+            ) from None
+        logging.getLogger("visdom").setLevel(logging.ERROR)  # its socket and session notices are noise here
+        if not _answers(self.url, timeout=min(timeout, 5.0)):
+            raise TexturenetError(
+                f"--viz: no Visdom server answers at {self.url}; start one in another terminal with "
+                f"`texturenet-visdom --port {port}` (or `python -m texturenet.visdom_server --port {port}`), "
+                "or drop --viz"
+            )
+
+        class Client(visdom.Visdom):  # type: ignore[misc, name-defined]
+            def _handle_post(self, url: str, data: Any = None) -> str:
+                """The stock client posts without a timeout; a hung server would hang the sender forever."""
+                response = self.session.post(url, data=data, timeout=timeout)
+                response.raise_for_status()
+                return response.text
+
+        self._client_class = Client
+        self._client: Any = None
+        self.server, self.port, self.env = server, port, env
+        self.interval, self.retry = interval, retry
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._series: dict[str, _Series] = {}
+        self._grid: Optional[tuple[int, Tensor]] = None  # the newest grid only
+        self._text = ""
+        self._unsent: set[str] = set()  # of SAMPLES and TEXT
+        self._config: dict[str, Any] = {}
+        self._checkpoints: list[str] = []
+        self._closing = False
+        self._down = False
+        self._thread: Optional[threading.Thread] = None
+
+    # -- the Monitor protocol: called on the training thread, only touches memory ------------
+
+    def start(self, run_name: str, config: dict[str, Any]) -> None:
+        self.env = self.env or run_name
+        self._config = config
+        self._set_text()
+        tqdm.write(f"visdom: streaming this run to {self.url}/env/{self.env}")
+        self._thread = threading.Thread(target=self._send_loop, name="visdom-monitor", daemon=True)
+        self._thread.start()
+
+    def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
+        terms = [k for k in ("total", "content", "style", "tv") if k in losses]
+        layers = sorted(k for k in losses if k.startswith("style_"))
+        with self._lock:
+            self._append(self.LOSSES, "weighted losses", terms, iteration, [losses[k] for k in terms], True)
+            if layers:
+                self._append(self.STYLE_LAYERS, "style loss per layer", [k[6:] for k in layers], iteration,
+                             [losses[k] for k in layers], True)
+            self._append(self.LR, "learning rate", ["lr"], iteration, [lr], True)
+            self._append(self.SPEED, "throughput (images/s)", ["images/s"], iteration, [images_per_second], False)
+        self._wake.set()
+
+    def samples(self, iteration: int, grid: Tensor) -> None:
+        with self._lock:
+            self._grid = (iteration, grid)
+            self._unsent.add(self.SAMPLES)
+        self._wake.set()
+
+    def checkpoint(self, iteration: int, path: Path) -> None:
+        with self._lock:
+            self._checkpoints.append(f"iteration {iteration}: {path}")
+            self._set_text()
+        self._wake.set()
+
+    def close(self) -> None:
+        """Send what is left (one more try if the server is away), then stop the sender."""
+        if self._thread is None:
+            return
+        self._closing = True
+        self._wake.set()
+        self._thread.join()
+        with self._lock:
+            unsent = sum(len(s.x) - s.sent for s in self._series.values())
+        if unsent:
+            tqdm.write(f"visdom: warning: {unsent} logged points were not sent ({self.url} did not answer)", file=sys.stderr)
+
+    # -- the sender thread -------------------------------------------------------------------
+
+    def _append(self, win: str, title: str, legend: list[str], x: int, ys: list[float], log_scale: bool) -> None:
+        series = self._series.setdefault(win, _Series(title, legend, log_scale))
+        series.x.append(float(x))
+        series.y.append([float(y) for y in ys])
+
+    def _set_text(self) -> None:
+        checkpoints = "<br>".join(html.escape(c) for c in self._checkpoints) or "none yet"
+        config = html.escape(json.dumps(self._config, indent=2, default=str))
+        self._text = f"<b>checkpoints written</b><br>{checkpoints}<br><b>configuration</b><pre>{config}</pre>"
+        self._unsent.add(self.TEXT)
+
+    def _redraw_all(self) -> None:
+        """The server may have lost everything (restarted): send every window whole next time."""
+        with self._lock:
+            for series in self._series.values():
+                series.sent = 0
+            self._unsent.update((self.TEXT, self.SAMPLES) if self._grid else (self.TEXT,))
+
+    def _send_loop(self) -> None:
+        while True:
+            self._wake.wait(self.retry if self._down else None)
+            self._wake.clear()
+            closing = self._closing
+            try:
+                self._send_pending()
+            except Exception as error:  # noqa: BLE001 - whatever the network does, training goes on
+                if not self._down:
+                    self._down = True
+                    tqdm.write(
+                        f"visdom: warning: lost the server at {self.url} ({type(error).__name__}); training goes on "
+                        "and plotting resumes when the server is back", file=sys.stderr,
+                    )
+                self._redraw_all()
+            else:
+                if self._down:
+                    tqdm.write(f"visdom: the server at {self.url} is back; plots resumed", file=sys.stderr)
+                    self._down = False
+            if closing:
+                return
+            if not self._down:
+                time.sleep(self.interval)  # batch the points of the next `interval` seconds into one request
+
+    def _send_pending(self) -> None:
+        env = self.env
+        if self._client is None:
+            # send=False skips the constructor's POST /env/<env>, which visdom 0.2.4's server answers
+            # with a 500 (KeyError 'username'); the first window creates the environment anyway.
+            self._client = self._client_class(
+                server=self.server, port=self.port, env=env, send=False, raise_exceptions=True, use_incoming_socket=False
+            )
+            self._client.send = True
+        client = self._client
+        if self._series and client._win_exists_wrap(self.LOSSES, env) == "false":
+            self._redraw_all()  # a new or restarted server, perhaps unnoticed
+        with self._lock:
+            pending = [(win, s, len(s.x), s.x[s.sent:], s.y[s.sent:], s.sent > 0) for win, s in self._series.items()]
+            grid = self._grid if self.SAMPLES in self._unsent else None
+            text = self._text if self.TEXT in self._unsent else None
+            self._unsent.clear()  # a failure below calls _redraw_all, which puts them back
+        for win, series, count, xs, ys, append in pending:
+            if not xs:
+                continue
+            opts = None if append else {
+                "title": series.title, "legend": series.legend, "xlabel": "iteration",
+                **({"ytype": "log"} if series.log_scale else {}),
+            }
+            client.line(np.array(ys), np.array(xs), win=win, env=env, opts=opts, update="append" if append else None)
+            series.sent = count
+        if grid is not None:
+            iteration, image = grid
+            zoom = max(1.0, 480 / image.shape[-1])  # tiny training crops are shown enlarged
+            client.image(image.numpy(), win=self.SAMPLES, env=env, opts={
+                "title": f"samples at iteration {iteration}", "caption": "fixed noise; photos: inputs on top",
+                "width": round(image.shape[-1] * zoom), "height": round(image.shape[-2] * zoom) + 60,
+            })
+        if text is not None:
+            client.text(text, win=self.TEXT, env=env,
+                        opts={"title": "run configuration and checkpoints", "width": 480, "height": 400})
+
+
+def _answers(url: str, timeout: float) -> bool:
+    """Whether anything serves HTTP at ``url`` (checked before any model is built)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if not with 200
+    except (OSError, ValueError):
+        return False

@@ -85,6 +85,10 @@ class Trainer:
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
         self.resume_from = self._resume_path()
+        if config.viz:  # checks the server now, before any model is built; visdom is imported only here
+            from .monitor import VisdomMonitor
+
+            monitors = [*monitors, VisdomMonitor(config.viz_server, config.viz_port, config.viz_env)]
         self.history: list[dict[str, float]] = []
         # Only rank 0 writes pictures, plots and logs.
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
@@ -148,6 +152,8 @@ class Trainer:
                     self._log(bar, iteration, terms, optimizer.param_groups[0]["lr"], speed)
                 if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
                     self._save(generator, optimizer, scheduler, iteration, checkpoint_path(config, self.name, iteration), val_inputs)
+                elif config.viz and iteration % config.viz_every == 0 and iteration < config.iterations:
+                    self._show_samples(iteration, generator, val_inputs)
                 stopping = any_rank(self._stop_signal is not None, self.rank, self.device)  # all ranks stop at one step
         bar.close()
         if stopping:
@@ -286,11 +292,15 @@ class Trainer:
             "bad_files": len(self.bad_files),
         }
         save_atomic(make_checkpoint(generator, self.name, iteration, train_state), path)
+        self._show_samples(iteration, generator, val_inputs)
+        for monitor in self.monitors:
+            monitor.checkpoint(iteration, path)
+
+    def _show_samples(self, iteration: int, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> None:
         grid = self._samples(generator, val_inputs)
         for monitor in self.monitors:
             if grid is not None:
                 monitor.samples(iteration, grid)
-            monitor.checkpoint(iteration, path)
 
     def _restore(self, generator: PyramidGenerator, optimizer, scheduler) -> int:
         path = self.resume_from
