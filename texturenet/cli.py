@@ -97,6 +97,12 @@ def train_parser() -> argparse.ArgumentParser:
     _add(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
     _add(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
 
+    _add_loss_flags(parser)
+    return parser
+
+
+def _add_loss_flags(parser: argparse.ArgumentParser) -> None:
+    """The loss-network and loss-weight flags, shared by training and per-image optimisation."""
     loss = parser.add_argument_group("loss network and losses")
     _add(loss, LossConfig, "loss_net", choices=LOSS_NETS)
     _add(loss, LossConfig, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
@@ -107,7 +113,11 @@ def train_parser() -> argparse.ArgumentParser:
     _add(loss, LossConfig, "style_layer_weights", shown="1 each", type=_numbers)
     for name in ("content_weight", "style_weight", "tv_weight"):
         _add(loss, LossConfig, name, type=_finite)
-    return parser
+
+
+def loss_config(args: argparse.Namespace) -> LossConfig:
+    """The LossConfig of parsed loss flags (see :func:`_add_loss_flags`)."""
+    return LossConfig(**{name: getattr(args, name) for name in LossConfig.__dataclass_fields__})
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -121,17 +131,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         activation=args.activation,
         padding=args.padding or ("reflect" if args.mode == "style" else "circular"),
     )
-    loss = LossConfig(
-        loss_net=args.loss_net,
-        vgg_weights=args.vgg_weights,
-        content_layers=args.content_layers,
-        content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers,
-        style_layer_weights=args.style_layer_weights,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-    )
+    loss = loss_config(args)
     if args.mode == "texture" and args.data_dir is not None:
         raise ValueError("--data_dir is for style mode; texture mode learns from --texture alone")
     return TrainConfig(
@@ -175,6 +175,44 @@ def stylize_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
+    """Flags of per-image optimisation; a ``preset`` replaces the defaults it names (explicit flags still win)."""
+    from .optimize import INITS, OPTIMIZERS, PRESETS, OptimizeSettings
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-optimize",
+        description="Per-image optimisation (Gatys et al. 2015/2016): style transfer of one photo, or texture synthesis "
+        "from --style alone. Slow, but the quality reference a texture network approximates in one pass.",
+        epilog="Presets (converted to our loss normalisation; explicit flags override them):\n"
+        + "\n".join(f"  {name}: {preset.note}" for name, preset in PRESETS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run = parser.add_argument_group("images and run")
+    run.add_argument("--content", type=Path, help="Photo to stylise; leave out for texture synthesis (default: none).")
+    run.add_argument("--style", type=Path, required=True, help="Style painting, or the texture to synthesise (required).")
+    run.add_argument("--output", type=Path, required=True, help="Output image; format from the extension (required).")
+    run.add_argument("--size", type=_size, help="WIDTHxHEIGHT of a synthesised texture, without --content (default: 256x256).")
+    run.add_argument("--image_size", type=int, default=512, help="Shrink the content photo so its longer side is at most this (default: 512).")
+    run.add_argument("--style_size", type=int, default=None, help="Resize the style image so its shorter side is this (default: --image_size).")
+    run.add_argument("--preset", choices=list(PRESETS), default=None, help="Settings of a seed project, listed below (default: none).")
+    _add(run, OptimizeSettings, "iterations", type=int, help="Optimisation steps (L-BFGS: one iteration each).")
+    _add(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS, help="lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials).")
+    _add(run, OptimizeSettings, "lr", type=_finite, help="Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1].")
+    _add(run, OptimizeSettings, "betas", type=_numbers, help="Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999).")
+    _add(run, OptimizeSettings, "eps", type=_finite, help="Adam's epsilon (the Keras tutorial uses 0.1).")
+    _add(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS,
+         help="Start from the content photo or from uniform noise.")
+    _add(run, OptimizeSettings, "seed", type=int, help="Seed of the noise initialisation.")
+    run.add_argument("--save_every", type=int, default=0, help="Also write the image every this many iterations as OUTPUT_STEM_NNNN.EXT (default: 0, only the end).")
+    run.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    _add_loss_flags(parser)
+    if preset is not None:
+        chosen = PRESETS[preset]
+        parser.set_defaults(**chosen.loss, optimizer=chosen.optimizer, lr=chosen.lr, betas=chosen.betas, eps=chosen.eps,
+                            iterations=chosen.iterations)
+    return parser
+
+
 def _one_line_warnings(message: Any, category: type, filename: str, lineno: int, line: Optional[str] = None) -> str:
     return f"texturenet: warning: {message}\n"
 
@@ -198,22 +236,46 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _stylize(args: argparse.Namespace) -> None:
-    import torch
-
     from .stylize import Stylizer, sample_texture, stylize_files
 
     if (args.input is None) == (args.size is None):
         raise ValueError("give either --input (style models) or --size WxH (texture models)")
     if args.max_size is not None and args.max_size < 1:
         raise ValueError("--max_size must be at least 1")
-    if args.cuda and not torch.cuda.is_available():
-        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
-    stylizer = Stylizer(args.model, torch.device("cuda" if args.cuda else "cpu"))
+    stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
         written = [sample_texture(stylizer, *args.size, args.output, args.noise_factor, args.seed)]
     else:
         written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
+
+
+def _device(cuda: bool) -> Any:
+    import torch
+
+    if cuda and not torch.cuda.is_available():
+        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def _optimize(args: argparse.Namespace) -> None:
+    from .optimize import OptimizeSettings, optimize_files
+
+    if args.content is not None and args.size is not None:
+        raise ValueError("--size is for texture synthesis; with --content the output has the photo's size")
+    if args.save_every < 0 or args.image_size < 1 or (args.style_size is not None and args.style_size < 1):
+        raise ValueError("--save_every must be >= 0 and --image_size, --style_size at least 1")
+    if len(args.betas) != 2 or not all(0 <= b < 1 for b in args.betas):
+        raise ValueError("--betas takes two numbers in [0, 1), e.g. 0.9,0.999")
+    settings = OptimizeSettings(
+        iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
+        init=args.init or ("content" if args.content is not None else "noise"), seed=args.seed,
+    )
+    written = optimize_files(
+        loss_config(args), settings, args.style, args.output, args.content, args.size or (256, 256),
+        args.image_size, args.style_size or args.image_size, args.save_every, _device(args.cuda),
+    )
+    print(f"wrote {written}")
 
 
 def train_main(argv: Optional[Sequence[str]] = None) -> None:
@@ -224,3 +286,13 @@ def train_main(argv: Optional[Sequence[str]] = None) -> None:
 def stylize_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-stylize`` and ``scripts/stylize.py``."""
     _main(stylize_parser(), _stylize, argv)
+
+
+def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-optimize`` and ``scripts/optimize.py``."""
+    from .optimize import PRESETS
+
+    first = argparse.ArgumentParser(add_help=False)  # the preset decides the other flags' defaults
+    first.add_argument("--preset")
+    preset = first.parse_known_args(argv)[0].preset
+    _main(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
