@@ -213,6 +213,42 @@ def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
     return parser
 
 
+def evaluate_parser() -> argparse.ArgumentParser:
+    from .evaluate import EvaluateSettings
+    from .optimize import OPTIMIZERS
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-evaluate",
+        description="Quality report: score a trained style model's single pass against per-image optimisation and the "
+        "unstylised photo, under the loss settings the model was trained with. Prints a table, writes results.json, "
+        "grid.png and every scored image under --output_dir.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
+    parser.add_argument("--photos", type=Path, required=True, help="Photo or folder of photos to score, ideally held out from training (required).")
+    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, grid.png and images/ go (required).")
+    parser.add_argument("--style", type=Path, default=None, help="Style image (default: the path stored in the checkpoint).")
+    parser.add_argument("--vgg_weights", default=None,
+                        help="Loss network weights (default: those stored in the checkpoint); the architecture and layers stay the checkpoint's.")
+    for name in ("image_size", "max_photos", "seed"):
+        _add(parser, EvaluateSettings, name, type=int)
+    _add(parser, EvaluateSettings, "noise_factors", type=_numbers)
+    _add(parser, EvaluateSettings, "iterations", type=_counts)
+    _add(parser, EvaluateSettings, "optimizer", choices=OPTIMIZERS)
+    _add(parser, EvaluateSettings, "lr", type=_finite)
+    parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    return parser
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not all(v >= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"iteration counts must be at least 1, got {text!r}")
+    return values
+
+
 def _one_line_warnings(message: Any, category: type, filename: str, lineno: int, line: Optional[str] = None) -> str:
     return f"texturenet: warning: {message}\n"
 
@@ -278,6 +314,17 @@ def _optimize(args: argparse.Namespace) -> None:
     print(f"wrote {written}")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import EvaluateSettings, evaluate, format_table
+
+    if args.image_size < 16 or args.max_photos < 0 or not args.lr > 0:
+        raise ValueError("--image_size must be at least 16, --max_photos >= 0 and --lr > 0")
+    settings = EvaluateSettings(args.image_size, args.noise_factors, args.iterations, args.optimizer, args.lr, args.max_photos, args.seed)
+    result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
+    print(format_table(result))
+    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'grid.png'}")
+
+
 def train_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-train`` and ``scripts/train.py``."""
     _main(train_parser(), _train, argv)
@@ -296,3 +343,8 @@ def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
     first.add_argument("--preset")
     preset = first.parse_known_args(argv)[0].preset
     _main(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
+
+
+def evaluate_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-evaluate`` and ``scripts/evaluate.py``."""
+    _main(evaluate_parser(), _evaluate, argv)
