@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from torchvision.models.vgg import cfgs, make_layers
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
 from texturenet.data import load_rgb, load_style, resize_long_side, to_image, to_tensor
@@ -19,19 +19,22 @@ from texturenet.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "texturenet" / "assets"
-LOSS = LossConfig(loss_net="vgg16", vgg_weights="random", style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu3_2",))
+LAYERS = {"loss_net": "vgg16", "style_layers": ("relu1_1", "relu2_1", "relu3_1"), "content_layers": ("relu3_2",)}
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     folder = tmp_path_factory.mktemp("evaluate")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the loss network has random weights")
-        model = Trainer(TrainConfig(
-            data_dir=ASSETS / "photos", texture=ASSETS / "style.png", name="tiny", checkpoint_dir=folder, image_size=32,
-            style_size=32, batch_size=1, iterations=1, workers=0, save_every=0, val_images=1,
-            generator=GeneratorConfig(scales=3, channels=4), loss=LOSS,
-        )).run()
+    # One fixed random VGG in a file: the report and the direct computation must use the same network.
+    torch.manual_seed(0)
+    weights = folder / "random_vgg16.pth"
+    torch.save(make_layers(cfgs["D"]).state_dict(), weights)
+    loss = LossConfig(**LAYERS, vgg_weights=str(weights))
+    model = Trainer(TrainConfig(
+        data_dir=ASSETS / "photos", texture=ASSETS / "style.png", name="tiny", checkpoint_dir=folder, image_size=32,
+        style_size=32, batch_size=1, iterations=1, workers=0, save_every=0, val_images=1,
+        generator=GeneratorConfig(scales=3, channels=4), loss=loss,
+    )).run()
     out = folder / "report"
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--photos", str(ASSETS / "photos"),
@@ -39,7 +42,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    return model, out, {"stdout": result.stdout, **json.loads((out / "results.json").read_text())}
+    return model, out, {"vgg_weights": str(weights), "stdout": result.stdout, **json.loads((out / "results.json").read_text())}
 
 
 def test_report_has_every_method_and_a_grid(report) -> None:
@@ -60,9 +63,7 @@ def test_report_has_every_method_and_a_grid(report) -> None:
 
 def test_numbers_match_a_direct_computation(report) -> None:
     model, out, result = report
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the loss network has random weights")
-        loss = PerceptualLoss(LOSS)
+    loss = PerceptualLoss(LossConfig(**LAYERS, vgg_weights=result["vgg_weights"]))
     loss.set_style(load_style(ASSETS / "style.png", 32))
     stylizer = Stylizer(model, torch.device("cpu"))
     for row in result["rows"]:

@@ -130,7 +130,7 @@ def evaluate(
 
         optimize_image(
             loss, OptimizeSettings(iterations=max(wanted), optimizer=settings.optimizer, lr=settings.lr, init="content"),
-            photo.unsqueeze(0), every=1, callback=snapshot, progress=False,
+            photo.unsqueeze(0), every=1, callback=snapshot,
         )
         tiles.append(row)
 

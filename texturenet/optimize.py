@@ -179,7 +179,7 @@ def optimize_image(
         return terms["total"]
 
     spent = 0.0
-    bar = tqdm(range(1, settings.iterations + 1), desc="optimising", unit="it", dynamic_ncols=True, disable=not progress)
+    bar = tqdm(range(1, settings.iterations + 1), desc="optimising", unit="it", dynamic_ncols=True, disable=not progress, leave=False)
     for iteration in bar:
         start = time.perf_counter()
         optimizer.step(closure)
