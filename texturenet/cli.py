@@ -104,6 +104,12 @@ def train_parser() -> argparse.ArgumentParser:
     _add(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
     _add(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
 
+    _add_loss_flags(parser)
+    return parser
+
+
+def _add_loss_flags(parser: argparse.ArgumentParser) -> None:
+    """The loss-network and loss-weight flags, shared by training and per-image optimisation."""
     loss = parser.add_argument_group("loss network and losses")
     _add(loss, LossConfig, "loss_net", choices=LOSS_NETS)
     _add(loss, LossConfig, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
@@ -114,7 +120,11 @@ def train_parser() -> argparse.ArgumentParser:
     _add(loss, LossConfig, "style_layer_weights", shown="1 each", type=_numbers)
     for name in ("content_weight", "style_weight", "tv_weight"):
         _add(loss, LossConfig, name, type=_finite)
-    return parser
+
+
+def loss_config(args: argparse.Namespace) -> LossConfig:
+    """The LossConfig of parsed loss flags (see :func:`_add_loss_flags`)."""
+    return from_args(LossConfig, args)
 
 
 def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
@@ -133,7 +143,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         args,
         resume=None if args.resume is None else Path(args.resume),
         generator=generator,
-        loss=from_args(LossConfig, args),
+        loss=loss_config(args),
     )
 
 
@@ -152,6 +162,80 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_size", type=int, default=None, help="Shrink inputs so the longer side is at most this (default: no limit).")
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     return parser
+
+
+def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
+    """Flags of per-image optimisation; a ``preset`` replaces the defaults it names (explicit flags still win)."""
+    from .optimize import INITS, OPTIMIZERS, PRESETS, OptimizeSettings
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-optimize",
+        description="Per-image optimisation (Gatys et al. 2015/2016): style transfer of one photo, or texture synthesis "
+        "from --style alone. Slow, but the quality reference a texture network approximates in one pass.",
+        epilog="Presets (converted to our loss normalisation; explicit flags override them):\n"
+        + "\n".join(f"  {name}: {preset.note}" for name, preset in PRESETS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run = parser.add_argument_group("images and run")
+    run.add_argument("--content", type=Path, help="Photo to stylise; leave out for texture synthesis (default: none).")
+    run.add_argument("--style", type=Path, required=True, help="Style painting, or the texture to synthesise (required).")
+    run.add_argument("--output", type=Path, required=True, help="Output image; format from the extension (required).")
+    run.add_argument("--size", type=_size, help="WIDTHxHEIGHT of a synthesised texture, without --content (default: 256x256).")
+    run.add_argument("--image_size", type=int, default=512, help="Shrink the content photo so its longer side is at most this (default: 512).")
+    run.add_argument("--style_size", type=int, default=None, help="Resize the style image so its shorter side is this (default: --image_size).")
+    run.add_argument("--preset", choices=list(PRESETS), default=None, help="Settings of a seed project, listed below (default: none).")
+    _add(run, OptimizeSettings, "iterations", type=int, help="Optimisation steps (L-BFGS: one iteration each).")
+    _add(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS, help="lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials).")
+    _add(run, OptimizeSettings, "lr", type=_finite, help="Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1].")
+    _add(run, OptimizeSettings, "betas", type=_numbers, help="Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999).")
+    _add(run, OptimizeSettings, "eps", type=_finite, help="Adam's epsilon (the Keras tutorial uses 0.1).")
+    _add(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS,
+         help="Start from the content photo or from uniform noise.")
+    _add(run, OptimizeSettings, "seed", type=int, help="Seed of the noise initialisation.")
+    run.add_argument("--save_every", type=int, default=0, help="Also write the image every this many iterations as OUTPUT_STEM_NNNN.EXT (default: 0, only the end).")
+    run.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    _add_loss_flags(parser)
+    if preset is not None:
+        chosen = PRESETS[preset]
+        parser.set_defaults(**chosen.loss, optimizer=chosen.optimizer, lr=chosen.lr, betas=chosen.betas, eps=chosen.eps,
+                            iterations=chosen.iterations)
+    return parser
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    from .evaluate import EvaluateSettings
+    from .optimize import OPTIMIZERS
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-evaluate",
+        description="Quality report: score a trained style model's single pass against per-image optimisation and the "
+        "unstylised photo, under the loss settings the model was trained with. Prints a table, writes results.json, "
+        "grid.png and every scored image under --output_dir.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
+    parser.add_argument("--photos", type=Path, required=True, help="Photo or folder of photos to score, ideally held out from training (required).")
+    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, grid.png and images/ go (required).")
+    parser.add_argument("--style", type=Path, default=None, help="Style image (default: the path stored in the checkpoint).")
+    parser.add_argument("--vgg_weights", default=None,
+                        help="Loss network weights (default: those stored in the checkpoint); the architecture and layers stay the checkpoint's.")
+    for name in ("image_size", "max_photos", "seed"):
+        _add(parser, EvaluateSettings, name, type=int)
+    _add(parser, EvaluateSettings, "noise_factors", type=_numbers)
+    _add(parser, EvaluateSettings, "iterations", type=_counts)
+    _add(parser, EvaluateSettings, "optimizer", choices=OPTIMIZERS)
+    _add(parser, EvaluateSettings, "lr", type=_finite)
+    parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    return parser
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not all(v >= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"iteration counts must be at least 1, got {text!r}")
+    return values
 
 
 def _one_line_warnings(message: Any, category: type, filename: str, lineno: int, line: Optional[str] = None) -> str:
@@ -186,22 +270,61 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    import torch
-
     from .stylize import Stylizer, sample_texture, stylize_files
 
     if (args.input is None) == (args.size is None):
         parser.error("give either --input (style models) or --size WxH (texture models)")
     if args.max_size is not None and args.max_size < 1:
         parser.error("--max_size must be at least 1")
-    if args.cuda and not torch.cuda.is_available():
-        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
-    stylizer = Stylizer(args.model, torch.device("cuda" if args.cuda else "cpu"))
+    stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
         written = [sample_texture(stylizer, *args.size, args.output, args.noise_factor, args.seed)]
     else:
         written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
+
+
+def _device(cuda: bool) -> Any:
+    import torch
+
+    if cuda and not torch.cuda.is_available():
+        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .optimize import OptimizeSettings, optimize_files
+
+    if args.content is not None and args.size is not None:
+        parser.error("--size is for texture synthesis; with --content the output has the photo's size")
+    if args.save_every < 0 or args.image_size < 1 or (args.style_size is not None and args.style_size < 1):
+        parser.error("--save_every must be >= 0 and --image_size, --style_size at least 1")
+    if len(args.betas) != 2 or not all(0 <= b < 1 for b in args.betas):
+        parser.error("--betas takes two numbers in [0, 1), e.g. 0.9,0.999")
+    settings = OptimizeSettings(
+        iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
+        init=args.init or ("content" if args.content is not None else "noise"), seed=args.seed,
+    )
+    try:
+        loss = loss_config(args)
+    except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
+        parser.error(str(error))
+    written = optimize_files(
+        loss, settings, args.style, args.output, args.content, args.size or (256, 256),
+        args.image_size, args.style_size or args.image_size, args.save_every, _device(args.cuda),
+    )
+    print(f"wrote {written}")
+
+
+def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .evaluate import EvaluateSettings, evaluate, format_table
+
+    if args.image_size < 16 or args.max_photos < 0 or not args.lr > 0:
+        parser.error("--image_size must be at least 16, --max_photos >= 0 and --lr > 0")
+    settings = EvaluateSettings(args.image_size, args.noise_factors, args.iterations, args.optimizer, args.lr, args.max_photos, args.seed)
+    result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
+    print(format_table(result))
+    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'grid.png'}")
 
 
 def train_main(argv: Optional[Sequence[str]] = None) -> None:
@@ -212,3 +335,18 @@ def train_main(argv: Optional[Sequence[str]] = None) -> None:
 def stylize_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-stylize`` and ``scripts/stylize.py``."""
     _main(stylize_parser(), _stylize, argv)
+
+
+def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-optimize`` and ``scripts/optimize.py``."""
+    from .optimize import PRESETS
+
+    first = argparse.ArgumentParser(add_help=False)  # the preset decides the other flags' defaults
+    first.add_argument("--preset")
+    preset = first.parse_known_args(argv)[0].preset
+    _main(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
+
+
+def evaluate_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-evaluate`` and ``scripts/evaluate.py``."""
+    _main(evaluate_parser(), _evaluate, argv)

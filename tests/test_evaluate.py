@@ -1,0 +1,81 @@
+"""The quality report runs end to end on tiny inputs, and its numbers match a direct computation of the losses."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.models.vgg import cfgs, make_layers
+
+from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
+from texturenet.data import load_rgb, load_style, resize_long_side, to_image, to_tensor
+from texturenet.losses import PerceptualLoss
+from texturenet.stylize import Stylizer
+from texturenet.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "texturenet" / "assets"
+LAYERS = {"loss_net": "vgg16", "style_layers": ("relu1_1", "relu2_1", "relu3_1"), "content_layers": ("relu3_2",)}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    folder = tmp_path_factory.mktemp("evaluate")
+    # One fixed random VGG in a file: the report and the direct computation must use the same network.
+    torch.manual_seed(0)
+    weights = folder / "random_vgg16.pth"
+    torch.save(make_layers(cfgs["D"]).state_dict(), weights)
+    loss = LossConfig(**LAYERS, vgg_weights=str(weights))
+    model = Trainer(TrainConfig(
+        data_dir=ASSETS / "photos", texture=ASSETS / "style.png", name="tiny", checkpoint_dir=folder, image_size=32,
+        style_size=32, batch_size=1, iterations=1, workers=0, save_every=0, val_images=1,
+        generator=GeneratorConfig(scales=3, channels=4), loss=loss,
+    )).run()
+    out = folder / "report"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--photos", str(ASSETS / "photos"),
+         "--output_dir", str(out), "--image_size", "32", "--max_photos", "2", "--iterations", "2,3", "--noise_factors", "0,1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return model, out, {"vgg_weights": str(weights), "stdout": result.stdout, **json.loads((out / "results.json").read_text())}
+
+
+def test_report_has_every_method_and_a_grid(report) -> None:
+    _model, out, result = report
+    methods = ["photo", "feed-forward nf 0", "feed-forward nf 1", "optimisation 2 it", "optimisation 3 it"]
+    assert list(result["means"]) == methods
+    assert len(result["rows"]) == 2 * len(methods) and result["photos"] == ["astronaut.jpg", "chelsea.jpg"]
+    for method in methods:
+        assert f"| {method} |" in result["stdout"]
+    grid = Image.open(out / "grid.png")
+    assert grid.height == 16 + 2 * 128 and grid.width >= len(methods) * 128
+    photo = next(r for r in result["rows"] if r["method"] == "photo")
+    assert photo["content"] == 0 and photo["seconds"] == 0
+    three = [r for r in result["rows"] if r["method"] == "optimisation 3 it"]
+    two = [r for r in result["rows"] if r["method"] == "optimisation 2 it"]
+    assert all(b["seconds"] > a["seconds"] > 0 for a, b in zip(two, three))
+
+
+def test_numbers_match_a_direct_computation(report) -> None:
+    model, out, result = report
+    loss = PerceptualLoss(LossConfig(**LAYERS, vgg_weights=result["vgg_weights"]))
+    loss.set_style(load_style(ASSETS / "style.png", 32))
+    stylizer = Stylizer(model, torch.device("cpu"))
+    for row in result["rows"]:
+        photo = to_tensor(resize_long_side(load_rgb(ASSETS / "photos" / row["photo"]), 32))
+        if row["method"] == "photo":
+            image = to_tensor(to_image(photo))
+        elif row["method"].startswith("feed-forward"):
+            image = to_tensor(to_image(stylizer.stylize(photo, float(row["method"].split()[-1]), seed=0)))
+        else:  # optimisation: recompute from the written picture
+            stem = Path(row["photo"]).stem
+            image = to_tensor(load_rgb(out / "images" / f"{stem}__{row['method'].replace(' ', '_')}.png"))
+        with torch.no_grad():
+            terms = loss(image.unsqueeze(0), loss.content_targets(photo.unsqueeze(0)))
+        for key in ("style", "content", "total"):
+            assert row[key] == pytest.approx(float(terms[key]), rel=1e-4, abs=1e-12), (row, key)
