@@ -96,13 +96,13 @@ class _FastJoin:
 
     def __init__(self, join: JoinBlock, padding: str) -> None:
         self.layers = _layers(join.block, padding)
-        first = join.block[0]
         coarse_channels = join.norm_coarse.num_features
-        weight = first.weight.detach()
+        weight = self.layers[0].weight.contiguous()  # batch norm already folded in
         self.weight_fine = weight[:, coarse_channels:].contiguous(memory_format=torch.channels_last)
         w = weight[:, :coarse_channels]
         # Kernel of output phase (a, b): rows combined by _PHASE[a], columns by _PHASE[b].
-        phases = [torch.einsum("ri,oqij,cj->oqrc", _PHASE[a], w, _PHASE[b]) for a in (0, 1) for b in (0, 1)]
+        phase = _PHASE.to(w)
+        phases = [torch.einsum("ri,oqij,cj->oqrc", phase[a], w, phase[b]) for a in (0, 1) for b in (0, 1)]
         self.weight_coarse = torch.cat(phases).contiguous(memory_format=torch.channels_last)
         self.out_channels = weight.shape[0]
         self.coarse_mode = _COARSE_PADDING[padding]
@@ -141,7 +141,7 @@ class FastGenerator(PyramidGenerator):
     def __init__(self, trained: PyramidGenerator) -> None:
         super().__init__(trained.config)
         self.load_state_dict(trained.state_dict())
-        self.to(trained.to_rgb.weight.device)
+        self.to(trained.to_rgb.weight)  # same device and dtype
         self.eval().requires_grad_(False)
         padding = trained.config.padding
         self._branches = [_layers(branch, padding) for branch in self.branches]
