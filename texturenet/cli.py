@@ -174,7 +174,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     parser.add_argument("--tile", type=int, default=None,
                         help="Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles "
-                             "(default: automatic, 1024-pixel tiles above 2048x2048 pixels).")
+                             "(default: automatic, 512-pixel tiles above 2048x2048 pixels).")
     return parser
 
 
