@@ -161,6 +161,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise; the same seed gives the same picture (default: 0).")
     parser.add_argument("--max_size", type=int, default=None, help="Shrink inputs so the longer side is at most this (default: no limit).")
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles "
+                             "(default: automatic, 512-pixel tiles above 2048x2048 pixels).")
     return parser
 
 
@@ -276,11 +279,13 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("give either --input (style models) or --size WxH (texture models)")
     if args.max_size is not None and args.max_size < 1:
         parser.error("--max_size must be at least 1")
+    if args.tile is not None and args.tile != 0 and args.tile < 64:
+        parser.error("--tile must be 0 (never tile) or at least 64 pixels")
     stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
         written = [sample_texture(stylizer, *args.size, args.output, args.noise_factor, args.seed)]
     else:
-        written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size)
+        written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size, args.tile)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
 
 

@@ -66,8 +66,12 @@ def to_image(tensor: Tensor) -> Image.Image:
 
 def save_image(tensor: Tensor, path: Path) -> None:
     """Save (3, H, W) in [0, 1]; the format follows the extension (PNG, JPEG at quality 95, ...)."""
+    save_pil(to_image(tensor), path)
+
+
+def save_pil(image: Image.Image, path: Path) -> None:
+    """Save an RGB image; the format follows the extension (PNG, JPEG at quality 95, ...)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = to_image(tensor)
     try:
         image.save(path, quality=95) if path.suffix.lower() in (".jpg", ".jpeg") else image.save(path)
     except (ValueError, KeyError):

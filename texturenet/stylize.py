@@ -7,8 +7,11 @@ more varied texture. The same seed gives the same picture.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 import torch
 from PIL import Image
@@ -16,8 +19,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import load_generator
-from .data import find_images, load_rgb, resize_long_side, save_image, to_tensor
+from .data import find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError
+from .fast import fast_generator
+from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_tiled
 
 
 class Stylizer:
@@ -27,6 +32,8 @@ class Stylizer:
         self.generator = load_generator(model).to(device)
         self.device = device
         self.mode = self.generator.config.mode
+        # Same weights and outputs, fewer passes over memory (see fast.py); textures keep the plain path.
+        self.fast = fast_generator(self.generator) if self.mode == "style" else self.generator
 
     def _noise(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -34,8 +41,24 @@ class Stylizer:
     @torch.inference_mode()
     def stylize(self, image: Tensor, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
         """(3, H, W) in [0, 1] -> stylised (3, H, W) in [0, 1], same size."""
-        output = self.generator(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, generator=self._noise(seed))
+        output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, generator=self._noise(seed))
         return output[0].clamp(0, 1)
+
+    @torch.inference_mode()
+    def stylize_array(self, image: np.ndarray, noise_factor: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
+        """(H, W, 3) uint8 -> stylised uint8, in overlapping tiles when ``tile`` is given or the image is large.
+
+        ``tile``: None tiles automatically above AUTO_TILE_PIXELS, 0 never tiles, N uses N-pixel tiles.
+        """
+        height, width = image.shape[:2]
+        if tile is None:
+            tile = AUTO_TILE if height * width > AUTO_TILE_PIXELS else 0
+        if tile and max(height, width) > tile:
+            noise = self._noise(seed)
+            run = lambda window: self.fast(window.to(self.device), noise_factor=noise_factor, generator=noise)  # noqa: E731
+            return stylize_tiled(run, image, tile, overlap=tile // 8)
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+        return self.stylize(tensor, noise_factor, seed).mul_(255).round_().byte().permute(1, 2, 0).cpu().numpy()
 
     @torch.inference_mode()
     def sample(self, height: int, width: int, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
@@ -51,11 +74,14 @@ def stylize_files(
     noise_factor: float = 1.0,
     seed: int = 0,
     max_size: Optional[int] = None,
+    tile: Optional[int] = None,
 ) -> list[Path]:
     """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
 
     In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
-    counted. Returns the paths written.
+    counted. The next image is decoded and the previous one encoded in background threads
+    while the generator runs, so a folder costs about the compute time alone. ``tile`` as in
+    :meth:`Stylizer.stylize_array`. Returns the paths written.
     """
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: give --size WxH instead of --input")
@@ -71,20 +97,30 @@ def stylize_files(
     else:
         raise TexturenetError(f"--input {source}: no such file or folder")
 
-    written, skipped = [], []
-    for path, target in tqdm(pairs, desc="stylising", unit="img", disable=len(pairs) == 1):
-        try:
-            image = load_rgb(path)
-        except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
-            if len(pairs) == 1:
-                raise TexturenetError(f"--input {path} is not a readable image ({type(error).__name__})") from None
-            skipped.append(path)
-            tqdm.write(f"skipping unreadable image {path}")
-            continue
-        if max_size:
-            image = resize_long_side(image, max_size)
-        save_image(stylizer.stylize(to_tensor(image), noise_factor, seed), target)
-        written.append(target)
+    def load(path: Path) -> np.ndarray:
+        image = load_rgb(path)
+        return np.asarray(resize_long_side(image, max_size) if max_size else image)
+
+    written, skipped, saves = [], [], []
+    with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as saver:
+        pending = loader.submit(load, pairs[0][0])
+        for index, (path, target) in enumerate(tqdm(pairs, desc="stylising", unit="img", disable=len(pairs) == 1)):
+            current = pending
+            if index + 1 < len(pairs):
+                pending = loader.submit(load, pairs[index + 1][0])
+            try:
+                image = current.result()
+            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
+                if len(pairs) == 1:
+                    raise TexturenetError(f"--input {path} is not a readable image ({type(error).__name__})") from None
+                skipped.append(path)
+                tqdm.write(f"skipping unreadable image {path}")
+                continue
+            result = stylizer.stylize_array(image, noise_factor, seed, tile)
+            saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
+            written.append(target)
+        for save in saves:
+            save.result()  # re-raises a write error in this thread
     if skipped:
         tqdm.write(f"skipped {len(skipped)} unreadable file(s) of {len(pairs)}")
     return written

@@ -1,0 +1,160 @@
+"""Fast inference path, tiling, baseline network and the stylize CLI's --tile (issue 4)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from texturenet.baseline import JohnsonNet
+from texturenet.checkpoint import make_checkpoint, save_atomic
+from texturenet.config import GeneratorConfig
+from texturenet.fast import fast_generator
+from texturenet.generator import PyramidGenerator
+from texturenet.tiling import stylize_tiled, tile_starts
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _trained_like(config: GeneratorConfig, seed: int = 0) -> PyramidGenerator:
+    """A generator with non-trivial weights (random affine norms too), as training would leave it."""
+    torch.manual_seed(seed)
+    generator = PyramidGenerator(config)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+        for module in generator.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return generator.eval()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        GeneratorConfig(),
+        GeneratorConfig(scales=4, channels=6, norm="batch", activation="relu"),
+        GeneratorConfig(scales=3, padding="circular"),
+        GeneratorConfig(scales=3, padding="zeros", noise_depth=0),
+    ],
+    ids=["default", "batchnorm-relu", "circular", "zeros-nonoise"],
+)
+def test_fast_generator_computes_the_same_function(config: GeneratorConfig) -> None:
+    plain = _trained_like(config).double()
+    fast = fast_generator(plain)
+    image = torch.rand(2, 3, 70, 45, dtype=torch.float64)  # not a multiple of 2^(K-1): padding path too
+    with torch.no_grad():
+        for factor in (0.0, 1.0):
+            expected = plain(image, noise_factor=factor, generator=torch.Generator().manual_seed(3))
+            got = fast(image, noise_factor=factor, generator=torch.Generator().manual_seed(3))
+            # float64: the split/sub-pixel convolutions are exact, only rounding differs.
+            assert torch.allclose(got, expected, atol=1e-9, rtol=0), (got - expected).abs().max()
+
+
+def test_fast_generator_float32_close_and_state_dict_unchanged() -> None:
+    plain = _trained_like(GeneratorConfig())
+    keys = list(plain.state_dict())
+    fast = fast_generator(plain)
+    assert list(plain.state_dict()) == keys and list(fast.state_dict()) == keys
+    image = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        expected = plain(image, noise_factor=0)
+        diff = (fast(image, noise_factor=0) - expected).abs().max().item()
+    # float32 rounding, amplified by six instance norms; float64 agreement above shows it is only rounding.
+    assert diff < 1e-3 * expected.abs().max().item()
+    with pytest.raises(RuntimeError):
+        fast.train()
+
+
+def test_fast_generator_texture_mode_odd_size_falls_back_exactly() -> None:
+    plain = _trained_like(GeneratorConfig(mode="texture", scales=3, padding="circular"))
+    fast = fast_generator(plain)
+    with torch.no_grad():
+        for size in ((40, 40), (37, 29)):
+            a = plain(size=size, generator=torch.Generator().manual_seed(1))
+            b = fast(size=size, generator=torch.Generator().manual_seed(1))
+            assert torch.allclose(a, b, atol=1e-4 * a.abs().max().item())
+
+
+def test_tile_starts_cover_with_overlap() -> None:
+    for length, tile, overlap in ((1000, 256, 32), (257, 256, 32), (100, 256, 32), (4096, 1024, 128)):
+        starts = tile_starts(length, tile, overlap)
+        size = min(tile, length)
+        assert starts[0] == 0 and starts[-1] + size == length
+        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_tiling_blends_to_identity_and_matches_untiled_for_pointwise_maps() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(150, 333, 3), dtype=np.uint8)
+    assert np.array_equal(stylize_tiled(lambda x: x, image, 64, 16, progress=False), image)
+    inverted = stylize_tiled(lambda x: 1 - x, image, 64, 8, progress=False)
+    assert np.array_equal(inverted, 255 - image)
+    with pytest.raises(ValueError):
+        stylize_tiled(lambda x: x, image, 64, 32, progress=False)
+
+
+def test_tiled_generator_close_to_untiled_away_from_seams() -> None:
+    """Instance norm sees each tile's own statistics, so tiles differ slightly; blending keeps it small."""
+    generator = fast_generator(_trained_like(GeneratorConfig(scales=4)))
+    rng = np.random.default_rng(1)
+    smooth = np.kron(rng.integers(0, 256, size=(12, 12, 3)), np.ones((16, 16, 1))).astype(np.uint8)
+
+    def run(window: torch.Tensor) -> torch.Tensor:
+        return generator(window, noise_factor=0).clamp(0, 1)
+
+    def whole(image: np.ndarray) -> np.ndarray:
+        return run(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0].permute(1, 2, 0).numpy() * 255
+
+    tiled = stylize_tiled(run, smooth, 128, 32, progress=False).astype(np.float64)
+    other = whole(np.ascontiguousarray(smooth[::-1, ::-1]))[::-1, ::-1]  # same content, other layout
+    # Same picture: much closer to the untiled output than an untiled output of rearranged input is.
+    assert np.abs(tiled - whole(smooth)).mean() < 0.5 * np.abs(other - whole(smooth)).mean()
+
+
+def test_johnson_baseline_shape_and_size() -> None:
+    net = JohnsonNet().eval()
+    params = sum(p.numel() for p in net.parameters())
+    assert 1.6e6 < params < 1.8e6  # Johnson et al. 2016: ~1.68M parameters
+    pyramid = sum(p.numel() for p in PyramidGenerator(GeneratorConfig()).parameters())
+    assert 12 < params / pyramid < 16  # "~15x fewer parameters"
+    with torch.no_grad():
+        assert net(torch.rand(1, 3, 64, 48)).shape == (1, 3, 64, 48)
+
+
+@pytest.fixture()
+def checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "style.pth"
+    save_atomic(make_checkpoint(_trained_like(GeneratorConfig(scales=4)), "style", 1), path)
+    return path
+
+
+def _stylize(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "stylize.py"), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_stylize_cli_tile_and_folder(tmp_path: Path, checkpoint: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(2)
+    for i, size in enumerate(((300, 200), (64, 96), (130, 130))):
+        Image.fromarray(rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    tiled, whole = tmp_path / "tiled", tmp_path / "whole"
+    result = _stylize("--model", str(checkpoint), "--input", str(photos), "--output", str(tiled), "--tile", "128", "--noise_factor", "0")
+    assert result.returncode == 0, result.stderr
+    assert _stylize("--model", str(checkpoint), "--input", str(photos), "--output", str(whole), "--tile", "0", "--noise_factor", "0").returncode == 0
+    for i, size in enumerate(((300, 200), (64, 96), (130, 130))):
+        a = np.asarray(Image.open(tiled / f"p{i}.png")).astype(int)
+        b = np.asarray(Image.open(whole / f"p{i}.png")).astype(int)
+        assert a.shape == (size[1], size[0], 3) == b.shape
+        if max(size) <= 128:
+            assert np.array_equal(a, b)  # fits in one tile: not tiled at all
+    assert "skipped 1 unreadable" in result.stdout + result.stderr
+    bad = _stylize("--model", str(checkpoint), "--input", str(photos), "--output", str(tiled), "--tile", "10")
+    assert bad.returncode == 2 and "--tile" in bad.stderr and "Traceback" not in bad.stderr
