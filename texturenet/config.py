@@ -80,8 +80,8 @@ class LossConfig:
     """One weight per style layer; None means 1 for each."""
     content_weight: float = 1.0
     """Weight of the content loss."""
-    style_weight: float = 1e5
-    """Weight of the style loss; measured with Grams normalised by C*H*W on [0, 1] input."""
+    style_weight: float = 2e3
+    """Weight of the style loss for torchvision's ImageNet VGG (derived, see README "Loss weights")."""
     tv_weight: float = 1e-4
     """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2)."""
 
