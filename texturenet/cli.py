@@ -306,13 +306,13 @@ def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error("--save_every must be >= 0 and --image_size, --style_size at least 1")
     if len(args.betas) != 2 or not all(0 <= b < 1 for b in args.betas):
         parser.error("--betas takes two numbers in [0, 1), e.g. 0.9,0.999")
-    settings = OptimizeSettings(
-        iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
-        init=args.init or ("content" if args.content is not None else "noise"), seed=args.seed,
-    )
-    try:
+    try:  # invalid values or combinations, caught by the settings and config dataclasses
+        settings = OptimizeSettings(
+            iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
+            init=args.init or ("content" if args.content is not None else "noise"), seed=args.seed,
+        )
         loss = loss_config(args)
-    except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
+    except ValueError as error:
         parser.error(str(error))
     written = optimize_files(
         loss, settings, args.style, args.output, args.content, args.size or (256, 256),

@@ -157,7 +157,7 @@ def optimize_image(
         raise ValueError("give a content image or a texture size")
     shape = content.shape if content is not None else (1, 3, *size)  # type: ignore[misc]
     if settings.init == "content" and content is None:
-        raise ValueError("--init content needs --content; texture synthesis starts from noise")
+        raise TexturenetError("--init content needs --content; texture synthesis starts from noise")
     if settings.init == "content":
         image = content.detach().to(device).contiguous().clone()  # type: ignore[union-attr]
     else:
