@@ -48,7 +48,7 @@ def test_checkpoint_round_trip(photos: Path, style_image: Path, tmp_path: Path) 
     assert not torch.equal(a, stylizer.stylize(photo, seed=6))
     with torch.no_grad():
         direct = generator(photo[None], generator=torch.Generator().manual_seed(5))[0].clamp(0, 1)
-    assert torch.equal(a, direct)
+    assert torch.allclose(a, direct, atol=1e-3)  # Stylizer runs the fast inference path (texturenet/fast.py)
     for picture in ("glass_samples.png", "glass_loss.png", "glass_losses.csv"):
         assert (tmp_path / picture).stat().st_size > 0
 
