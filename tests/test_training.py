@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from texturenet.checkpoint import load_checkpoint, load_generator
 from texturenet.cli import train_config, train_parser
@@ -78,8 +79,6 @@ def test_resume_auto_and_mismatches(photos: Path, style_image: Path, tmp_path: P
     with pytest.raises(TexturenetError, match="channels 8 .checkpoint. vs 6 .now."):
         Trainer(config(*base, "--channels", 6, "--resume", tmp_path / "glass_iter2.pth")).run()
     other = tmp_path / "other.png"
-    other.write_bytes((Path(__file__).parent.parent / "texturenet" / "assets" / "style.png").read_bytes()[:0] or b"")
-    from PIL import Image
     Image.new("RGB", (40, 40), (200, 10, 10)).save(other)
     with pytest.raises(TexturenetError, match="different --texture"):
         Trainer(config(*base, "--texture", other, "--name", "glass", "--resume", tmp_path / "glass_iter2.pth")).run()
