@@ -105,6 +105,9 @@ def train_parser() -> argparse.ArgumentParser:
     _add(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
 
     _add_loss_flags(parser)
+    diverse = parser.add_argument_group("diversity (Improved Texture Networks, Ulyanov et al. 2017)")
+    _add(diverse, LossConfig, "diversity_weight", type=_finite)
+    _add(diverse, LossConfig, "diversity_layer", type=str)
     return parser
 
 
@@ -330,6 +333,50 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
     print(format_table(result))
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'grid.png'}")
+
+
+def diversity_parser() -> argparse.ArgumentParser:
+    from .diversity import DiversitySettings
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-diversity",
+        description="How varied are a model's samples? Draws --samples samples from different noise (texture models) or "
+        "stylises --photo with different noise (style models) and prints the mean pairwise distance between them, in a "
+        "loss-network layer and in pixels (Improved Texture Networks' diversity; compare models trained with and without "
+        "--diversity_weight).",
+    )
+    parser.add_argument("--model", type=Path, action="append", required=True,
+                        help="A checkpoint written by texturenet-train; repeat the flag to compare models (required).")
+    parser.add_argument("--photo", type=Path, default=None, help="The photo style models stylise (default: none; needed for style models).")
+    parser.add_argument("--grid", type=Path, default=None, help="Write the samples here as one picture, a row per model (default: no picture).")
+    for name in ("samples", "size"):
+        _add(parser, DiversitySettings, name, type=int)
+    _add(parser, DiversitySettings, "noise_factor", type=_finite)
+    _add(parser, DiversitySettings, "loss_net", choices=LOSS_NETS)
+    _add(parser, DiversitySettings, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
+         help=field_doc(DiversitySettings, "vgg_weights") + f" The environment variable {WEIGHTS_ENV} sets the default.")
+    _add(parser, DiversitySettings, "layer", type=str)
+    parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    return parser
+
+
+def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .diversity import DiversitySettings, measure_diversity
+
+    if args.size < 16:
+        parser.error("--size must be at least 16")
+    rows = measure_diversity(args.model, from_args(DiversitySettings, args), args.photo, args.grid, _device(args.cuda))
+    columns = list(rows[0])
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    if args.grid is not None:
+        print(f"wrote {args.grid}")
+
+
+def diversity_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-diversity`` and ``scripts/diversity.py``."""
+    _main(diversity_parser(), _diversity, argv)
 
 
 def train_main(argv: Optional[Sequence[str]] = None) -> None:

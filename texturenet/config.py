@@ -84,6 +84,10 @@ class LossConfig:
     """Weight of the style loss for torchvision's ImageNet VGG (derived, see README "Loss weights")."""
     tv_weight: float = 1e-4
     """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2)."""
+    diversity_weight: float = 0.0
+    """Weight of the diversity term of Improved Texture Networks (Ulyanov et al. 2017): rewards samples from different noise for being far apart in VGG features; 0 is the 2016 objective."""
+    diversity_layer: str = "relu4_2"
+    """Loss-network layer in which the diversity term measures distances between samples."""
 
     def __post_init__(self) -> None:
         self.content_layers = tuple(self.content_layers)
@@ -101,7 +105,7 @@ class LossConfig:
             self.content_layer_weights = tuple(float(w) for w in self.content_layer_weights)
         if self.style_layer_weights is not None:
             self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "diversity_weight"):
             value = getattr(self, name)
             if not value >= 0:  # also refuses NaN
                 raise ValueError(f"{name} must be a number >= 0, got {value}")
@@ -173,6 +177,11 @@ class TrainConfig:
             raise ValueError(f"log_every must be at least 1, got {self.log_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1):
             raise ValueError("lr must be > 0 and lr_decay in (0, 1]")
+        if self.loss.diversity_weight:
+            if self.generator.noise_depth == 0:
+                raise ValueError("diversity_weight needs noise (noise_depth >= 1): without it every sample is the same")
+            if self.mode == "texture" and self.batch_size < 2:
+                raise ValueError("diversity_weight compares the samples of a batch: use batch_size >= 2")
 
     @property
     def mode(self) -> str:

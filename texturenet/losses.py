@@ -35,6 +35,40 @@ def total_variation(image: Tensor) -> Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+def _rms_distances(features: Tensor) -> Tensor:
+    """(N, N) root-mean-square distances between the N samples' features (scale-free across layers)."""
+    flat = features.reshape(features.shape[0], -1).float()
+    return torch.cdist(flat, flat) / flat.shape[1] ** 0.5
+
+
+def mean_pairwise_distance(features: Tensor) -> Tensor:
+    """How varied N samples are: their mean RMS feature distance over all pairs (the diversity measure reported)."""
+    n = features.shape[0]
+    return _rms_distances(features).triu(diagonal=1).sum() / (n * (n - 1) / 2)
+
+
+def diversity(features: Tensor, inputs: int = 1) -> Tensor:
+    """Entropy estimate of the samples' distribution: mean log distance to the nearest other sample.
+
+    Improved Texture Networks (Ulyanov, Vedaldi & Lempitsky 2017, Sec. 3) make the generator
+    sample the Julesz ensemble instead of collapsing onto one texture by adding, with a minus
+    sign, the Kozachenko-Leonenko entropy estimator: up to constants, the mean over samples of
+    ln min_{j != i} ||phi(x_i) - phi(x_j)||. ``features`` (N, ...) are the samples' features;
+    sample i is compared only with samples j of the same input (i = j mod ``inputs``): a
+    batch of ``inputs`` photos stylised N / inputs times each, with different noise. Texture
+    mode has one input (noise alone). Distances are root-mean-square per feature element, so
+    the term's scale does not depend on the layer's size.
+    """
+    n = features.shape[0]
+    distances = _rms_distances(features)
+    index = torch.arange(n, device=features.device)
+    comparable = (index[:, None] % inputs == index[None, :] % inputs) & (index[:, None] != index[None, :])
+    if not bool(comparable.any(dim=1).all()):
+        raise ValueError(f"the diversity term needs at least two samples per input; got {n} samples of {inputs} inputs")
+    nearest = distances.masked_fill(~comparable, float("inf")).amin(dim=1)
+    return torch.log(nearest + 1e-8).mean()
+
+
 def _weights(layers: Sequence[str], weights: Optional[Sequence[float]]) -> dict[str, float]:
     return dict(zip(layers, weights if weights is not None else [1.0] * len(layers)))
 
@@ -55,7 +89,8 @@ class PerceptualLoss(nn.Module):
         self.content_weights = _weights(
             [canonical_layer(n) for n in config.content_layers], config.content_layer_weights
         )
-        layers = list(dict.fromkeys([*self.style_weights, *self.content_weights]))
+        self.diversity_layer = canonical_layer(config.diversity_layer) if config.diversity_weight else None
+        layers = list(dict.fromkeys([*self.style_weights, *self.content_weights, *filter(None, [self.diversity_layer])]))
         self.network = network or LossNetwork(config.loss_net, config.vgg_weights, layers)
         self.target_grams: dict[str, Tensor] = {}
 
@@ -70,11 +105,16 @@ class PerceptualLoss(nn.Module):
         """Content-layer features of ``content``, without gradient and no deeper than needed."""
         return self.network(content, upto=list(self.content_weights))
 
-    def forward(self, output: Tensor, content: Optional[dict[str, Tensor]] = None) -> dict[str, Tensor]:
-        """Loss terms for ``output``; pass ``content`` targets in style mode, None for textures."""
+    def forward(self, output: Tensor, content: Optional[dict[str, Tensor]] = None, inputs: int = 1) -> dict[str, Tensor]:
+        """Loss terms for ``output``; pass ``content`` targets in style mode, None for textures.
+
+        With a diversity weight, ``output`` holds several samples of each of ``inputs`` inputs
+        (see :func:`diversity`) and the total subtracts the weighted entropy estimate.
+        """
         if not self.target_grams:
             raise RuntimeError("call set_style() before computing losses")
         wanted = list(self.style_weights) + (list(self.content_weights) if content is not None else [])
+        wanted += [self.diversity_layer] if self.diversity_layer else []
         features = self.network(output, upto=wanted)
         terms: dict[str, Tensor] = {}
         style = output.new_zeros((), dtype=torch.float32)
@@ -94,5 +134,8 @@ class PerceptualLoss(nn.Module):
         if self.config.tv_weight:
             terms["tv"] = total_variation(output.float())
             total = total + self.config.tv_weight * terms["tv"]
+        if self.diversity_layer:
+            terms["diversity"] = diversity(features[self.diversity_layer], inputs)
+            total = total - self.config.diversity_weight * terms["diversity"]
         terms["total"] = total
         return terms

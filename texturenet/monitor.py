@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -149,9 +149,10 @@ class VisdomMonitor:
     """
 
     LOSSES, STYLE_LAYERS, LR, SPEED, SAMPLES, TEXT = "losses", "style_layers", "lr", "throughput", "samples", "config"
+    DIVERSITY = "diversity"
 
-    def __init__(self, server: str, port: int, env: Optional[str] = None, interval: float = 0.5,
-                 retry: float = 5.0, timeout: float = 10.0) -> None:
+    def __init__(self, server: str, port: int, env: Optional[str] = None, history: Sequence[dict[str, float]] = (),
+                 interval: float = 0.5, retry: float = 5.0, timeout: float = 10.0) -> None:
         self.url = f"{server.rstrip('/')}:{port}"
         try:
             import visdom
@@ -177,6 +178,7 @@ class VisdomMonitor:
         self._client_class = Client
         self._client: Any = None
         self.server, self.port, self.env = server, port, env
+        self._history = history  # the trainer's; holds a resumed run's earlier points when start() is called
         self.interval, self.retry = interval, retry
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -196,20 +198,16 @@ class VisdomMonitor:
         self.env = self.env or run_name
         self._config = config
         self._set_text()
+        with self._lock:  # a resumed run: its plots show the whole run, not only the part after the resume
+            for entry in self._history:
+                self._add(int(entry["iteration"]), entry, entry["lr"], None)
         tqdm.write(f"visdom: streaming this run to {self.url}/env/{self.env}")
         self._thread = threading.Thread(target=self._send_loop, name="visdom-monitor", daemon=True)
         self._thread.start()
 
     def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
-        terms = [k for k in ("total", "content", "style", "tv") if k in losses]
-        layers = sorted(k for k in losses if k.startswith("style_"))
         with self._lock:
-            self._append(self.LOSSES, "weighted losses", terms, iteration, [losses[k] for k in terms], True)
-            if layers:
-                self._append(self.STYLE_LAYERS, "style loss per layer", [k[6:] for k in layers], iteration,
-                             [losses[k] for k in layers], True)
-            self._append(self.LR, "learning rate", ["lr"], iteration, [lr], True)
-            self._append(self.SPEED, "throughput (images/s)", ["images/s"], iteration, [images_per_second], False)
+            self._add(iteration, losses, lr, images_per_second)
         self._wake.set()
 
     def samples(self, iteration: int, grid: Tensor) -> None:
@@ -238,10 +236,29 @@ class VisdomMonitor:
 
     # -- the sender thread -------------------------------------------------------------------
 
+    def _add(self, iteration: int, losses: Mapping[str, float], lr: float, images_per_second: Optional[float]) -> None:
+        """One logged iteration into the in-memory series (the caller holds the lock)."""
+        terms = [k for k in ("total", "content", "style", "tv") if k in losses]
+        layers = sorted(k for k in losses if k.startswith("style_"))
+        self._append(self.LOSSES, "weighted losses", terms, iteration, [losses[k] for k in terms], True)
+        if layers:
+            self._append(self.STYLE_LAYERS, "style loss per layer", [k[6:] for k in layers], iteration,
+                         [losses[k] for k in layers], True)
+        if "diversity" in losses:  # an entropy estimate: may be negative, so not on the log-scale loss plot
+            self._append(self.DIVERSITY, "diversity (entropy estimate; higher is more varied)", ["diversity"], iteration,
+                         [losses["diversity"]], False)
+        self._append(self.LR, "learning rate", ["lr"], iteration, [lr], True)
+        if images_per_second is not None:  # not kept in checkpoints: a resumed run's throughput starts anew
+            self._append(self.SPEED, "throughput (images/s)", ["images/s"], iteration, [images_per_second], False)
+
     def _append(self, win: str, title: str, legend: list[str], x: int, ys: list[float], log_scale: bool) -> None:
         series = self._series.setdefault(win, _Series(title, legend, log_scale))
         series.x.append(float(x))
         series.y.append([float(y) for y in ys])
+
+    def _samples_note(self) -> str:
+        texture = self._config.get("generator", {}).get("mode") == "texture"
+        return "fixed noise" if texture else "inputs on top, stylised below, fixed noise"
 
     def _set_text(self) -> None:
         checkpoints = "<br>".join(html.escape(c) for c in self._checkpoints) or "none yet"
@@ -309,9 +326,10 @@ class VisdomMonitor:
         if grid is not None:
             iteration, image = grid
             zoom = max(1.0, 480 / image.shape[-1])  # tiny training crops are shown enlarged
+            # No caption: visdom 0.2.4 draws an image's caption twice (above and below); the title says it all.
             client.image(image.numpy(), win=self.SAMPLES, env=env, opts={
-                "title": f"samples at iteration {iteration}", "caption": "fixed noise; photos: inputs on top",
-                "width": round(image.shape[-1] * zoom), "height": round(image.shape[-2] * zoom) + 60,
+                "title": f"samples at iteration {iteration} ({self._samples_note()})",
+                "width": round(image.shape[-1] * zoom), "height": round(image.shape[-2] * zoom) + 40,
             })
         if text is not None:
             client.text(text, win=self.TEXT, env=env,

@@ -85,11 +85,11 @@ class Trainer:
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
         self.resume_from = self._resume_path()
+        self.history: list[dict[str, float]] = []
         if config.viz:  # checks the server now, before any model is built; visdom is imported only here
             from .monitor import VisdomMonitor
 
-            monitors = [*monitors, VisdomMonitor(config.viz_server, config.viz_port, config.viz_env)]
-        self.history: list[dict[str, float]] = []
+            monitors = [*monitors, VisdomMonitor(config.viz_server, config.viz_port, config.viz_env, self.history)]
         # Only rank 0 writes pictures, plots and logs.
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
@@ -182,8 +182,10 @@ class Trainer:
             photos, bad = next(batches)
             self._report_bad(bad)
             photos = photos.to(self.device, non_blocking=True)
+            if config.loss.diversity_weight:  # each photo twice, with different noise, for the diversity term
+                photos = photos.repeat(2, 1, 1, 1)
             output = generator(photos)
-            terms = loss(output, loss.content_targets(photos))
+            terms = loss(output, loss.content_targets(photos), inputs=len(photos) // (2 if config.loss.diversity_weight else 1))
         else:
             output = generator(size=(config.image_size, config.image_size), batch=config.batch_size)
             terms = loss(output)
