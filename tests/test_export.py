@@ -22,6 +22,7 @@ from texturenet.checkpoint import load_generator
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX check needs onnxruntime")
+pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
 
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 1 / 255, 2e-4
 SIZES = [(64, 96), (45, 71), (13, 20)]  # (height, width)
