@@ -60,3 +60,22 @@ def style_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("style") / "glass.png"
     image.save(path)
     return path
+
+
+def save_random_model(path: Path, **config: object) -> Path:
+    """A randomly initialised generator saved as a real checkpoint (texturenet.checkpoint), for inference tests."""
+    import torch
+
+    from texturenet.checkpoint import make_checkpoint, save_atomic
+    from texturenet.config import GeneratorConfig
+    from texturenet.generator import PyramidGenerator
+
+    torch.manual_seed(0)
+    save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig(**{"scales": 3, "channels": 4, **config})), path.stem, 0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random-weight style model (3 scales, 4 channels) as a checkpoint file."""
+    return save_random_model(tmp_path_factory.mktemp("model") / "random.pth")

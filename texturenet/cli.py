@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import ACTIVATIONS, LOSS_NETS, MODES, NORMS, PADDINGS, GeneratorConfig, LossConfig, TrainConfig, field_doc
+from .config import (ACTIVATIONS, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
+                     VideoSettings, field_doc)
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -156,9 +157,10 @@ def stylize_parser() -> argparse.ArgumentParser:
         description="Stylise photos with a trained texture network in one forward pass, or sample a texture of any size.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Checkpoint written by texturenet-train (required).")
-    parser.add_argument("--input", type=Path, help="Photo or folder of photos to stylise (style models; default: none).")
+    parser.add_argument("--input", type=Path, help="Photo, folder of photos or video to stylise (style models; default: none).")
     parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT of a texture sample, e.g. 1024x768 (texture models; default: none).")
-    parser.add_argument("--output", type=Path, required=True, help="Output image (format from its extension: .png, .jpg) or folder (required).")
+    parser.add_argument("--output", type=Path, required=True,
+                        help="Output image (format from its extension: .png, .jpg), folder, or video (.mp4, .mkv, .mov, .webm) (required).")
     parser.add_argument("--noise_factor", type=_finite, default=1.0,
                         help="Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (default: 1.0).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise; the same seed gives the same picture (default: 0).")
@@ -167,6 +169,27 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile", type=int, default=None,
                         help="Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles "
                              "(default: automatic, 512-pixel tiles above 2048x2048 pixels).")
+    parser.add_argument("--preserve_color", action="store_true",
+                        help="Keep the photo's colours, take only the stylised luminance (Gatys et al. 2016, YIQ) (default: off).")
+    video = parser.add_argument_group("video (--input CLIP.mp4 --output OUT.mp4; needs PyAV, see docs/VIDEO.md)")
+    _add(video, VideoSettings, "batch_size", type=int)
+    _add(video, VideoSettings, "video_noise", choices=VIDEO_NOISE)
+    return parser
+
+
+def export_parser() -> argparse.ArgumentParser:
+    from .export import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-export",
+        description="Export a trained style model to ONNX or TorchScript: photo (N,3,H,W in [0,1], any H and W) and "
+        "noise factor in, stylised picture out. See the README section 'Export'.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
+    parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (onnxruntime and others) or torchscript (torch.jit.load) (required).")
+    parser.add_argument("--output", type=Path, required=True, help="File to write, e.g. mosaic.onnx or mosaic.pt (required).")
+    parser.add_argument("--check_size", type=_size, default=(93, 67),
+                        help="WIDTHxHEIGHT of the random photos on which the exported file is compared with PyTorch (default: 93x67).")
     return parser
 
 
@@ -277,6 +300,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .stylize import Stylizer, sample_texture, stylize_files
+    from .video import is_video
 
     if (args.input is None) == (args.size is None):
         parser.error("give either --input (style models) or --size WxH (texture models)")
@@ -284,12 +308,39 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--max_size must be at least 1")
     if args.tile is not None and args.tile != 0 and args.tile < 64:
         parser.error("--tile must be 0 (never tile) or at least 64 pixels")
+    if args.size is not None and args.preserve_color:
+        parser.error("--preserve_color needs a photo (--input); a texture sample has no colours to keep")
+    try:
+        video_settings = from_args(VideoSettings, args)
+    except ValueError as error:
+        parser.error(str(error))
     stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
         written = [sample_texture(stylizer, *args.size, args.output, args.noise_factor, args.seed)]
+    elif args.input.is_file() and is_video(args.input):
+        from .video import stylize_video
+
+        result = stylize_video(stylizer, args.input, args.output, video_settings, args.noise_factor, args.seed,
+                               args.max_size, args.tile, args.preserve_color)
+        print(f"wrote {result.path}: {result.frames} frames, {result.width}x{result.height} at {float(result.rate):g} fps; "
+              f"flicker {result.flicker:.3f} (mean |out_t - out_t-1| / mean |in_t - in_t-1|)")
+        return
     else:
-        written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size, args.tile)
+        written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size, args.tile,
+                                args.preserve_color)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
+
+
+def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .export import export_model, max_difference
+
+    written = export_model(args.model, args.format, args.output)
+    width, height = args.check_size
+    difference = max_difference(args.model, written, args.format, height, width)
+    if difference is None:
+        print(f"wrote {written} (install onnxruntime to check it against PyTorch)")
+    else:
+        print(f"wrote {written}; on 2x3x{height}x{width} random photos at noise factor 0 it differs from PyTorch by at most {difference:.2g}")
 
 
 def _device(cuda: bool) -> Any:
@@ -387,6 +438,11 @@ def train_main(argv: Optional[Sequence[str]] = None) -> None:
 def stylize_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-stylize`` and ``scripts/stylize.py``."""
     _main(stylize_parser(), _stylize, argv)
+
+
+def export_main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-export`` and ``scripts/export.py``."""
+    _main(export_parser(), _export, argv)
 
 
 def optimize_main(argv: Optional[Sequence[str]] = None) -> None:

@@ -16,6 +16,7 @@ NORMS = ("instance", "batch")
 ACTIVATIONS = ("leaky_relu", "relu")
 PADDINGS = ("reflect", "circular", "replicate", "zeros")
 LOSS_NETS = ("vgg19", "vgg16")
+VIDEO_NOISE = ("fixed", "fresh")
 
 
 @dataclass
@@ -190,6 +191,21 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (str, int, float, tuple, None), so it loads with ``weights_only=True``."""
         return _plain(dataclasses.asdict(self))
+
+
+@dataclass
+class VideoSettings:
+    """How the frames of a video are stylised (texturenet-stylize --input CLIP.mp4, see texturenet/video.py)."""
+
+    batch_size: int = 8
+    """Frames per forward pass (fewer for big frames: a batch holds at most 2048x2048 pixels in all)."""
+    video_noise: str = "fixed"
+    """``fixed``: the same noise field on every frame (steady texture); ``fresh``: new noise for each frame (it flickers)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        _check_choice("video_noise", self.video_noise, VIDEO_NOISE)
 
 
 def _plain(value: Any) -> Any:

@@ -95,17 +95,20 @@ class PyramidGenerator(nn.Module):
         size: Optional[Sequence[int]] = None,
         batch: int = 1,
         generator: Optional[torch.Generator] = None,
+        shared_noise: bool = False,
     ) -> Tensor:
         """Stylise ``image`` (N, 3, H, W) in [0, 1], or, in texture mode, sample (batch, 3, *size).
 
         ``noise_factor`` scales the uniform noise: 1 is what training saw, 0 gives a
         deterministic output. ``generator`` draws the noise (default: torch's global RNG, so
-        ``torch.manual_seed`` fixes it).
+        ``torch.manual_seed`` fixes it). ``shared_noise`` gives every photo of the batch the
+        same noise field, the one a batch of one would get (video frames: the texture stays
+        put from frame to frame instead of flickering).
         """
         if self.config.mode == "style":
             if image is None:
                 raise ValueError("a style-mode generator needs an input image")
-            return self._stylise(image, noise_factor, generator)
+            return self._stylise(image, noise_factor, generator, shared_noise)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
         return self.synthesize(self.noise_pyramid(batch, int(size[0]), int(size[1]), noise_factor, generator))
@@ -124,7 +127,7 @@ class PyramidGenerator(nn.Module):
         """Texture mode: the sample for given per-scale noise (finest first), e.g. from :meth:`noise_pyramid`."""
         return self._pyramid(list(noise))
 
-    def _stylise(self, image: Tensor, noise_factor: float, generator: Optional[torch.Generator]) -> Tensor:
+    def _stylise(self, image: Tensor, noise_factor: float, generator: Optional[torch.Generator], shared_noise: bool = False) -> Tensor:
         height, width = image.shape[-2:]
         # At least two pixels at the coarsest scale, so that reflection padding is possible there.
         pad_h = max(-height % self.multiple, 2 * self.multiple - height)
@@ -139,7 +142,9 @@ class PyramidGenerator(nn.Module):
             if k:
                 scaled = F.avg_pool2d(scaled, 2)
             n, _, h, w = scaled.shape
-            noise = self._noise(n, h, w, noise_factor, image.device, generator, dtype=image.dtype)
+            noise = self._noise(1 if shared_noise else n, h, w, noise_factor, image.device, generator, dtype=image.dtype)
+            if noise is not None and shared_noise:
+                noise = noise.expand(n, -1, -1, -1)
             inputs.append(torch.cat([scaled, noise], dim=1) if noise is not None else scaled)
         return self._pyramid(inputs)[..., :height, :width]
 

@@ -18,6 +18,7 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
+from . import color
 from .checkpoint import load_generator
 from .data import find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError
@@ -75,13 +76,15 @@ def stylize_files(
     seed: int = 0,
     max_size: Optional[int] = None,
     tile: Optional[int] = None,
+    preserve_color: bool = False,
 ) -> list[Path]:
     """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
 
     In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
     counted. The next image is decoded and the previous one encoded in background threads
     while the generator runs, so a folder costs about the compute time alone. ``tile`` as in
-    :meth:`Stylizer.stylize_array`. Returns the paths written.
+    :meth:`Stylizer.stylize_array`. ``preserve_color`` keeps the photo's colours
+    (see color.py). Returns the paths written.
     """
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: give --size WxH instead of --input")
@@ -117,6 +120,8 @@ def stylize_files(
                 tqdm.write(f"skipping unreadable image {path}")
                 continue
             result = stylizer.stylize_array(image, noise_factor, seed, tile)
+            if preserve_color:
+                result = color.preserve_color(image, result)
             saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
             written.append(target)
         for save in saves:

@@ -1,0 +1,99 @@
+"""Export through the real script: ONNX in onnxruntime and TorchScript in torch match the PyTorch generator at noise factor 0.
+
+Tolerance, on outputs in [0, 1], against the PyTorch generator run on the same batch: largest
+difference under one 8-bit level (1/255) and mean difference under 2e-4. Measured on these
+random 6-scale generators: ONNX Runtime max 2.7e-3, mean 6e-5 (float32 rounding, amplified
+by instance norm on the 2-pixel coarsest scale; PyTorch's own float32 result differs from its
+float64 one by up to 1.3e-3 here); TorchScript 0. Sizes: a multiple of 32, one that is not,
+and one so small that the generator replicates its edge instead of reflecting. Instance norm
+must use each photo's own statistics in the graph: a photo's result in a batch with a very
+different photo equals its result alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_script, save_random_model
+from texturenet.checkpoint import load_generator
+
+onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX check needs onnxruntime")
+pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
+
+MAX_DIFFERENCE, MEAN_DIFFERENCE = 1 / 255, 2e-4
+SIZES = [(64, 96), (45, 71), (13, 20)]  # (height, width)
+
+
+def _photos(height: int, width: int) -> torch.Tensor:
+    photos = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(height))
+    photos[1] = photos[1] * 0.3 + 0.6  # a bright, low-contrast second photo: different statistics
+    return photos
+
+
+def _assert_close(result: torch.Tensor, model: Path, photos: torch.Tensor) -> None:
+    with torch.no_grad():
+        expected = load_generator(model)(photos, noise_factor=0.0).clamp(0, 1)
+    assert result.shape == expected.shape
+    difference = (result - expected).abs()
+    assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE, (difference.max(), difference.mean())
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("export")
+    batch = save_random_model(folder / "batch.pth", scales=6, norm="batch")
+    checkpoint = torch.load(batch, weights_only=True)  # give batch norm non-trivial running statistics
+    for key, value in checkpoint["state_dict"].items():
+        if key.endswith("running_mean") or key.endswith("running_var"):
+            value.copy_(torch.rand_like(value) + (0.5 if key.endswith("var") else -0.5))
+    torch.save(checkpoint, batch)
+    return {"instance": save_random_model(folder / "instance.pth", scales=6), "batch": batch}
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_onnx_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path], norm: str) -> None:
+    output = tmp_path / f"{norm}.onnx"
+    result = run_script("export.py", "--model", models[norm], "--format", "onnx", "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert "differs from PyTorch by at most" in result.stdout
+    ops = {node.op_type for node in onnx.load(str(output)).graph.node}
+    assert ("InstanceNormalization" in ops) == (norm == "instance")
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    zero = np.array(0.0, np.float32)
+    for height, width in SIZES:
+        photos = _photos(height, width)
+        out = session.run(None, {"image": photos.numpy(), "noise_factor": zero})[0]
+        _assert_close(torch.from_numpy(out), models[norm], photos)
+        alone = session.run(None, {"image": photos[1:].numpy(), "noise_factor": zero})[0]
+        assert np.abs(out[1:] - alone).max() < 1e-5  # per-photo statistics, not the batch's
+    # The noise-factor input works: noise changes the picture about as much as PyTorch's own noise does.
+    photos = _photos(*SIZES[0])
+    exported = [session.run(None, {"image": photos.numpy(), "noise_factor": np.array(f, np.float32)})[0] for f in (0.0, 1.0)]
+    with torch.no_grad():
+        generator = load_generator(models[norm])
+        pytorch = [generator(photos, noise_factor=f).clamp(0, 1).numpy() for f in (0.0, 1.0)]
+    ratio = np.abs(exported[1] - exported[0]).mean() / np.abs(pytorch[1] - pytorch[0]).mean()
+    assert 0.5 < ratio < 2, ratio
+
+
+def test_torchscript_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path]) -> None:
+    output = tmp_path / "instance.pt"
+    result = run_script("export.py", "--model", models["instance"], "--format", "torchscript", "--output", output)
+    assert result.returncode == 0, result.stderr
+    graph = torch.jit.load(str(output))
+    for height, width in SIZES:
+        photos = _photos(height, width)
+        with torch.no_grad():
+            _assert_close(graph(photos, torch.tensor(0.0)), models["instance"], photos)
+
+
+def test_texture_model_is_refused_with_one_line(tmp_path: Path) -> None:
+    model = save_random_model(tmp_path / "texture.pth", mode="texture", padding="circular")
+    result = run_script("export.py", "--model", model, "--format", "onnx", "--output", tmp_path / "t.onnx")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "texture model" in result.stderr
+    assert not (tmp_path / "t.onnx").exists()

@@ -1,0 +1,142 @@
+"""Export a trained style generator to ONNX or TorchScript, for use without texturenet.
+
+The exported graph takes two inputs and returns one output:
+
+* ``image``: float32 (N, 3, H, W) in [0, 1]; N, H and W are dynamic, any H and W >= 1 work;
+* ``noise_factor``: float32 scalar; 0 gives the deterministic picture, 1 what training saw
+  (the graph draws its own uniform noise, so results at factor > 0 vary from run to run and
+  are not the numbers PyTorch draws for a given --seed);
+* ``stylized``: float32 (N, 3, H, W), clamped to [0, 1].
+
+Why a dedicated module and not the generator itself: the generator pads a photo to a multiple
+of 2^(K-1) with Python integer arithmetic and a Python branch (reflect, or replicate for tiny
+photos). Traced, those become constants of the example size and the graph breaks on other
+sizes. :class:`StylizeGraph` computes the same padding from the input's shape inside the graph,
+as row and column indices (reflected, or clamped for tiny photos, chosen by a tensor
+condition), so any size runs and matches the PyTorch generator. It reuses the generator's own
+modules (branches, joins, to_rgb), so the weights are those of the checkpoint.
+
+Instance norm (Ulyanov et al. 2016/2017) is exported as ONNX InstanceNormalization with the
+per-image statistics it uses in PyTorch (``track_running_stats`` is False in texturenet, so
+there are no running statistics to confuse; tests/test_export.py checks a batch of different
+photos against per-photo PyTorch outputs). Texture models are refused: their input is noise
+only, sampled with ``texturenet-stylize --size WxH``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checkpoint import load_generator
+from .errors import TexturenetError
+from .generator import PyramidGenerator
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 20
+"""ONNX opset of the exported graph (onnxruntime >= 1.17 runs it)."""
+
+
+def _pad_indices(size: int, padded: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Indices of the ``padded`` rows (or columns) made from ``size``: reflected, and edge-replicated."""
+    index = torch.arange(padded, device=device)
+    reflected = torch.where(index < size, index, 2 * (size - 1) - index)
+    return reflected, index.clamp(max=size - 1)
+
+
+class StylizeGraph(nn.Module):
+    """The photo -> stylised picture function of a style generator, written to export at any size.
+
+    Same computation as ``PyramidGenerator._stylise`` (Ulyanov et al. 2016, Sec. 3.1) with the
+    padding done by index gathers (see the module docstring); scriptable and exportable.
+    """
+
+    def __init__(self, generator: PyramidGenerator) -> None:
+        super().__init__()
+        if generator.config.mode != "style":
+            raise TexturenetError("this is a texture model; export takes style models (photo in, picture out). "
+                                  "Sample textures with texturenet-stylize --size WxH")
+        self.coarsest = generator.branches[-1]
+        self.finer = nn.ModuleList(list(generator.branches)[-2::-1])  # joins[i] merges these in this order
+        self.joins = generator.joins
+        self.to_rgb = generator.to_rgb
+        self.multiple = generator.multiple
+        self.scales = generator.config.scales
+        self.noise_depth = generator.config.noise_depth
+
+    def forward(self, image: Tensor, noise_factor: Tensor) -> Tensor:
+        height, width = image.shape[2], image.shape[3]
+        m = self.multiple
+        # Padded size: a multiple of m with at least 2 blocks (two pixels at the coarsest scale).
+        # max(c, 2) is written c + 1 // c (c >= 1), which symbolic shapes handle without a branch.
+        blocks_h, blocks_w = (height + m - 1) // m, (width + m - 1) // m
+        reflect_h, edge_h = _pad_indices(height, (blocks_h + 1 // blocks_h) * m, image.device)
+        reflect_w, edge_w = _pad_indices(width, (blocks_w + 1 // blocks_w) * m, image.device)
+        # The generator reflects unless a pad is as large as the photo; then it replicates the edge.
+        reflect = (reflect_h.min() >= 0) & (reflect_w.min() >= 0)
+        x = image.index_select(2, torch.where(reflect, reflect_h, edge_h)).index_select(3, torch.where(reflect, reflect_w, edge_w))
+        inputs: list[Tensor] = []
+        for k in range(self.scales):
+            if k > 0:
+                x = F.avg_pool2d(x, 2)
+            if self.noise_depth > 0:
+                noise = torch.rand_like(x[:, :1].expand(-1, self.noise_depth, -1, -1)) * noise_factor
+                inputs.append(torch.cat([x, noise], dim=1))
+            else:
+                inputs.append(x)
+        k = self.scales - 1
+        y = self.coarsest(inputs[k])
+        for join, branch in zip(self.joins, self.finer):
+            k -= 1
+            y = join(y, branch(inputs[k]))
+        return self.to_rgb(y)[:, :, :height, :width].clamp(0, 1)
+
+
+def export_model(model: Path, fmt: str, output: Path) -> Path:
+    """Write the style model at ``model`` as ``fmt`` (onnx or torchscript) to ``output``."""
+    if fmt not in FORMATS:
+        raise TexturenetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    graph = StylizeGraph(load_generator(model)).eval().requires_grad_(False)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "torchscript":
+        torch.jit.script(graph).save(str(output))
+        return output
+    try:
+        import onnx  # noqa: F401  (the exporter needs onnx and onnxscript)
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise TexturenetError("ONNX export needs onnx and onnxscript: pip install 'texturenet[export]'") from None
+    example = (torch.rand(1, 3, 2 * graph.multiple, 3 * graph.multiple), torch.tensor(0.0))
+    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
+    torch.onnx.export(
+        graph, example, str(output), dynamo=True, opset_version=OPSET, external_data=False, verbose=False,
+        input_names=["image", "noise_factor"], output_names=["stylized"],
+        dynamic_shapes={"image": dims, "noise_factor": None},
+    )
+    return output
+
+
+def max_difference(model: Path, exported: Path, fmt: str, height: int, width: int, batch: int = 2) -> Optional[float]:
+    """Largest absolute difference between the exported graph and the PyTorch generator at noise factor 0.
+
+    Runs on random photos of the given size; None when onnxruntime (for ONNX) is not installed.
+    """
+    generator = load_generator(model)
+    photos = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = generator(photos, noise_factor=0.0).clamp(0, 1)
+    if fmt == "torchscript":
+        with torch.inference_mode():
+            result = torch.jit.load(str(exported))(photos, torch.tensor(0.0))
+    else:
+        try:
+            import onnxruntime
+        except ImportError:
+            return None
+        session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+        output = session.run(None, {"image": photos.numpy(), "noise_factor": torch.tensor(0.0).numpy()})[0]
+        result = torch.from_numpy(output)
+    return float((result - expected).abs().max())
