@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import BUNDLED_PHOTOS, ROOT, TINY
+from conftest import BUNDLED_PHOTOS, ROOT, TINY, run_script
 from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
@@ -283,21 +283,6 @@ def test_training_run_stops_on_request(gui: Gui) -> None:
     assert gui.models()[run["model"]]["iteration"] == run["iteration"]  # the saved checkpoint is offered for stylising
 
 
-def test_training_run_completes_and_is_listed(gui: Gui) -> None:
-    gui.wait_run("idle")
-    status, run = gui.post_json("/api/train", {"data_dir": "photos", "style": "style.png", "iterations": "3",
-                                              "name": "fromgui", "save_every": "", "batch_size": "2"})
-    assert status == 200, run
-    run = gui.wait_run("finished")
-    assert run["state"] == "finished" and run["returncode"] == 0, run
-    assert (run["iteration"], run["total"], run["model"], run["error"]) == (3, 3, "fromgui", None)
-    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "iteration": 3, "final": True}
-    assert (gui.checkpoints / "fromgui.pth").is_file()
-    status, kind, body = gui.request(run["pictures"]["samples"])
-    assert (status, kind) == (200, "image/png")
-    assert Image.open(io.BytesIO(body)).size == Image.open(gui.checkpoints / "fromgui_samples.png").size
-
-
 def test_failed_run_shows_the_trainers_error(gui: Gui) -> None:
     gui.wait_run("idle")
     dead = free_port()  # nothing listens there
@@ -310,23 +295,29 @@ def test_failed_run_shows_the_trainers_error(gui: Gui) -> None:
     assert run["model"] is None and "noviz" not in gui.models()
 
 
-def test_visdom_link_opens_the_runs_environment(gui: Gui, tmp_path: Path) -> None:
+def test_training_run_completes_is_listed_and_links_to_visdom(gui: Gui, tmp_path: Path) -> None:
     pytest.importorskip("visdom", reason="visdom is not installed: PIP_CONSTRAINT=constraints.txt pip install visdom")
     from _visdom_server import visdom_server, window
 
     gui.wait_run("idle")
     port = free_port()
     with visdom_server(port, tmp_path / "envs"):
-        status, run = gui.post_json("/api/train", {"data_dir": "photos", "style": "style.png", "iterations": 2,
-                                                  "name": "withviz", "viz": True, "viz_url": f"http://127.0.0.1:{port}"})
+        status, run = gui.post_json("/api/train", {"data_dir": "photos", "style": "style.png", "iterations": "3", "name": "fromgui",
+                                                  "save_every": "", "batch_size": "2", "viz": True,
+                                                  "viz_url": f"http://127.0.0.1:{port}"})
         assert status == 200, run
         run = gui.wait_run("finished")
-        assert run["state"] == "finished", run
-        losses = window(port, "withviz", "losses")  # the environment behind the link holds the run's plots
+        losses = window(port, "fromgui", "losses")  # the environment behind the link holds the run's plots
         with urllib.request.urlopen(run["viz_url"], timeout=30) as page:
             assert page.status == 200
-    assert run["viz_url"] == f"http://127.0.0.1:{port}/env/withviz"
+    assert run["state"] == "finished" and run["returncode"] == 0, run
+    assert (run["iteration"], run["total"], run["model"], run["error"]) == (3, 3, "fromgui", None)
+    assert run["viz_url"] == f"http://127.0.0.1:{port}/env/fromgui"
     assert losses["title"] == "weighted losses" and losses["content"]["data"], losses
+    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "iteration": 3, "final": True}
+    status, kind, body = gui.request(run["pictures"]["samples"])
+    assert (status, kind) == (200, "image/png")
+    assert Image.open(io.BytesIO(body)).size == Image.open(gui.checkpoints / "fromgui_samples.png").size
 
 
 # -- the page in headless Chromium --------------------------------------------------------------
@@ -410,7 +401,9 @@ def test_page_in_headless_chromium(gui: Gui, tmp_path: Path) -> None:
         iterations.send_keys("3")
         gui.wait_run("idle")
         driver.find_element(By.ID, "start").click()
-        wait.until(lambda d: d.find_element(By.ID, "run-state").text == "finished")
+        wait.until(lambda d: d.execute_script(  # this run's panel (the page first shows the previous run)
+            "return document.getElementById('run-name').textContent + ' ' + document.getElementById('run-state').textContent")
+            == "browserrun finished")
         assert driver.find_element(By.ID, "run-progress").get_attribute("value") == "3"
         wait.until(lambda d: d.execute_script("return document.getElementById('samples').naturalWidth") > 0)
         wait.until(lambda d: "browserrun" in model_options(d))
@@ -424,3 +417,21 @@ def test_page_in_headless_chromium(gui: Gui, tmp_path: Path) -> None:
         assert "a model named 'browserrun' already exists" in driver.find_element(By.ID, "train-error").text
     finally:
         driver.quit()
+
+
+def test_command_line_errors_and_the_non_loopback_warning(tmp_path: Path) -> None:
+    result = run_script("gui.py", "--data_root", tmp_path / "nothere", timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"texturenet-gui: error: --data_root {tmp_path / 'nothere'}: no such folder; give the folder that holds your photos and style images"]
+    result = run_script("gui.py", "--data_root", tmp_path, "--train_args=--iterations 0 --bogus 1", timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "texturenet-gui: error: --train_args: unrecognized arguments: --bogus 1"], result.stderr
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "gui.py"), "--host", "0.0.0.0", "--port", str(free_port()),
+                                "--data_root", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ck")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        warning = process.stderr.readline()  # type: ignore[union-attr]
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    assert warning.startswith("texturenet-gui: warning: --host 0.0.0.0 is not loopback"), warning

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -41,7 +42,6 @@ from typing import Any, Callable, Optional, Sequence
 
 from PIL import Image
 
-from .data import IMAGE_EXTENSIONS, load_rgb, photo_paths, load_style, resize_long_side
 from .errors import TexturenetError
 
 PAGE = Path(__file__).resolve().parent / "assets" / "gui.html"
@@ -141,6 +141,8 @@ def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
 
 def decode_upload(data: bytes, max_megapixels: float, max_side: int) -> Image.Image:
     """The uploaded bytes as an upright RGB photo, shrunk to ``max_side``; refused if not an image or too large."""
+    from .data import load_rgb, resize_long_side
+
     if not data:
         raise RequestError("photo: the upload is empty; choose an image file")
     try:
@@ -187,6 +189,7 @@ class ModelShelf:
 
         models = []
         paths = sorted(self.folder.glob("*.pth")) if self.folder.is_dir() else []
+        self._info = {path: self._info[path] for path in paths if path in self._info}  # forget deleted files
         for path in paths:
             if not MODEL_NAME.fullmatch(path.stem) or ".." in path.stem:
                 continue  # hidden or oddly named files are not offered (and could not be asked for)
@@ -230,27 +233,27 @@ class ModelShelf:
 # -- training runs -----------------------------------------------------------------------------
 
 
-def raising_parser() -> argparse.ArgumentParser:
-    """``texturenet-train``'s own parser, but a bad flag raises :class:`RequestError` instead of exiting."""
+def raising_parser(what: str) -> argparse.ArgumentParser:
+    """``texturenet-train``'s own parser, but a bad flag raises :class:`RequestError` (prefixed ``what``) instead of exiting."""
     from .cli import train_parser
 
     parser = train_parser()
 
     def error(message: str) -> None:
-        raise RequestError(f"training settings: {message}")
+        raise RequestError(f"{what}: {message}")
 
     parser.error = error  # type: ignore[method-assign]
     return parser
 
 
-def check_train_argv(argv: list[str]) -> None:
+def check_train_argv(argv: list[str], what: str = "training settings") -> None:
     """Refuse what ``texturenet-train`` itself would refuse (its parser and config checks), before starting it."""
     from .cli import train_config
 
     try:
-        train_config(raising_parser().parse_args(argv))
+        train_config(raising_parser(what).parse_args(argv))
     except ValueError as error:
-        raise RequestError(f"training settings: {error}") from None
+        raise RequestError(f"{what}: {error}") from None
 
 
 class TrainingRun:
@@ -347,14 +350,14 @@ class GuiApp:
     """What the HTTP handler calls; holds the models and the one training run."""
 
     def __init__(self, config: GuiConfig) -> None:
-        import torch
-
         self.config = config
         self.root = config.data_root.expanduser().resolve()
         if not self.root.is_dir():
-            raise TexturenetError(f"--data_root {config.data_root}: no such folder; give the folder holding your photos and style images")
+            raise TexturenetError(f"--data_root {config.data_root}: no such folder; give the folder that holds your photos and style images")
         self.train_args = shlex.split(config.train_args)
-        check_train_argv(self.train_args)  # a bad --train_args is the server's problem: refused at start
+        check_train_argv(self.train_args, "--train_args")  # a bad --train_args is the server's problem: refused at start
+        import torch  # only now: the checks above answer in a fraction of a second
+
         if config.cuda and not torch.cuda.is_available():
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to stylise on the CPU")
         self.models = ModelShelf(config.checkpoint_dir, torch.device("cuda" if config.cuda else "cpu"))
@@ -373,6 +376,8 @@ class GuiApp:
 
     def _suggestions(self, depth: int = 2, limit: int = 200) -> tuple[list[str], list[str]]:
         """Folders and images under the data root, a few levels deep and capped (a huge data set stays cheap)."""
+        from .data import IMAGE_EXTENSIONS
+
         folders: list[str] = []
         images: list[str] = []
         level = [self.root]
@@ -419,6 +424,8 @@ class GuiApp:
 
     def start_training(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Check the form, then start ``texturenet-train`` with it (after the server's ``--train_args``)."""
+        from .data import load_style, photo_paths
+
         mode = fields.get("mode") or "style"
         if mode not in ("style", "texture"):
             raise RequestError(f"mode: {str(mode)[:20]!r} is not style or texture")
@@ -432,7 +439,7 @@ class GuiApp:
             data = path_under(self.root, fields.get("data_dir"), "data folder (--data_dir)", want_dir=True)
             photo_paths(data)  # refuses a folder without images, with the trainer's own message
             argv += ["--data_dir", str(data)]
-        name = (fields.get("name") or "").strip() or style.stem
+        name = str(fields.get("name") or "").strip() or style.stem
         if not RUN_NAME.fullmatch(name) or ".." in name:
             raise RequestError(f"name: {name[:60]!r} is not a usable run name; use letters, digits, '_', '-' and '.' (at most 64)")
         if (self.config.checkpoint_dir / f"{name}.pth").exists():
@@ -539,6 +546,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(error.status, json.dumps({"error": str(error)}).encode(), "application/json")
         except TexturenetError as error:  # the package's own messages for bad input (unreadable model, ...)
             self._send(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(error)}).encode(), "application/json")
+        except Exception as error:  # noqa: BLE001 - a bug here must still answer the page, and leave a traceback in the log
+            self.log_error("%s", traceback.format_exc())
+            message = f"internal error ({type(error).__name__}: {error}); see the server's terminal"
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"error": message}).encode(), "application/json")
         else:
             if isinstance(result, dict):
                 self._send(HTTPStatus.OK, json.dumps(result).encode(), "application/json")
@@ -584,16 +595,19 @@ class Handler(BaseHTTPRequestHandler):
         return fields
 
     def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        if status >= 400 and self.command == "POST":
-            self.send_header("Connection", "close")  # a refused body may be unread: do not parse it as the next request
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if status >= 400 and self.command == "POST":
+                self.send_header("Connection", "close")  # a refused body may be unread: do not parse it as the next request
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded meanwhile: nobody to answer
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """Only refused requests are logged; the page polls every second."""
@@ -653,11 +667,11 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         config = from_args(GuiConfig, args)
     except ValueError as error:
         parser.error(str(error))
+    if not is_loopback(config.host):
+        print(f"texturenet-gui: warning: --host {config.host} is not loopback: anyone who can reach this machine can "
+              "upload files, read the models and start training runs; prefer the default 127.0.0.1", file=sys.stderr, flush=True)
     app = GuiApp(config)
     server = GuiServer(app)
-    if not server.loopback:
-        print(f"texturenet-gui: warning: --host {config.host} is not loopback: anyone who can reach this machine can "
-              "upload files, read the models and start training runs; prefer the default 127.0.0.1", file=sys.stderr)
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(f"texturenet-gui: open http://{host}:{server.server_port}/ (models from {config.checkpoint_dir}, "
           f"data under {app.root}); Ctrl-C stops", flush=True)
