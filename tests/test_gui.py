@@ -35,7 +35,7 @@ from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1100"]
+                  "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1200"]
 
 
 class Gui:
