@@ -214,6 +214,8 @@ def test_refuses_bad_stylise_requests(gui: Gui) -> None:
     assert response.status == 413
     assert json.loads(response.read())["error"] == "the upload is 2.0 MiB; the limit is 1 MiB"
     connection.close()
+    # a client that sends the whole body before reading (urllib, curl) still gets the answer, not a reset connection
+    assert error_of(gui.stylize("model=tinystyle", os.urandom(3 * 2**20))) == (413, "the upload is 3.0 MiB; the limit is 1 MiB")
     # huge in pixels, small in bytes: refused from the header, before decoding
     big = png_bytes(Image.new("1", (8000, 8000)))
     assert len(big) < 2**20

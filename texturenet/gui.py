@@ -71,7 +71,7 @@ class GuiConfig:
     max_side: int = 1024
     """Uploaded photos are shrunk so that their longer side is at most this many pixels (bounds the time a request takes)."""
     train_args: str = ""
-    """Extra texturenet-train flags for every run started from the page, e.g. '--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
+    """Extra texturenet-train flags for every run started from the page, e.g. --train_args='--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
     cuda: bool = False
     """Stylise on the GPU (training runs use the GPU when --train_args has --cuda)."""
 
@@ -535,6 +535,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, routes: dict[str, Callable[[dict[str, str]], Any]]) -> None:
         url = urllib.parse.urlsplit(self.path)
+        self._body_read = False
         try:
             self._check_origin()
             route = routes.get(url.path)
@@ -583,6 +584,7 @@ class Handler(BaseHTTPRequestHandler):
         if int(length) > limit:
             raise RequestError(f"the upload is {int(length) / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB",
                                HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        self._body_read = True
         return self.rfile.read(int(length))
 
     def _json(self) -> dict[str, Any]:
@@ -606,8 +608,29 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             self.end_headers()
             self.wfile.write(body)
+            if status >= 400 and self.command == "POST" and not self._body_read:
+                self._discard_body()
         except (BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded meanwhile: nobody to answer
             self.close_connection = True
+
+    def _discard_body(self, most: int = 2**28, seconds: float = 10.0) -> None:
+        """Swallow, without keeping, the body of a refused request (bounded), after the answer was sent.
+
+        Clients such as curl and urllib send the whole body before they read; closing the
+        connection on them would show a reset connection instead of the server's message.
+        """
+        length = self.headers.get("Content-Length", "0")
+        remaining = min(int(length) if length.isdigit() else 0, most)
+        deadline = time.monotonic() + seconds
+        self.connection.settimeout(seconds)
+        try:
+            while remaining > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(remaining, 2**16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """Only refused requests are logged; the page polls every second."""
