@@ -1,0 +1,723 @@
+"""Browser GUI (issue 7): ``texturenet-gui`` serves a page to stylise photos and start training runs.
+
+The seed project had a small web app; this is its replacement without a web framework: the
+standard library's threaded HTTP server, one static page (``assets/gui.html``) and a JSON API.
+Stylising reuses :class:`texturenet.stylize.Stylizer` (loaded models are cached); training runs
+the real ``texturenet-train`` entry point as a child process, so a run started here is exactly
+the run the command line would make (same flags, checkpoints, sample grid, SIGINT handling).
+
+Everything a browser sends is checked before it is used, because a page is an input like any
+other: paths must resolve (symlinks and ``..`` included) under ``--data_root``, model names
+must be files of the checkpoint folder, numbers must be finite and in range, uploads must be
+images under the size limit (refused by ``Content-Length`` before being read), and one
+training run at a time. The server listens on loopback by default; requests whose ``Host`` or
+``Origin`` is not this server are refused (a web page elsewhere cannot drive it, and DNS
+rebinding cannot reach it), and POSTs need a non-form content type, which browsers only send
+cross-site after a CORS preflight this server never grants.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import ipaddress
+import json
+import math
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from PIL import Image
+
+from .errors import TexturenetError
+
+PAGE = Path(__file__).resolve().parent / "assets" / "gui.html"
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+# tqdm's bar: "NAME:  40%|####      | 2/5 [00:01<00:02, ...]" -> iterations done, total
+PROGRESS = re.compile(r"\|\s*(\d+)/(\d+)\s*\[")
+
+
+@dataclass
+class GuiConfig:
+    """Settings of one ``texturenet-gui`` server (the command line builds its flags from these fields)."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; loopback, so only this machine can reach the page."""
+    port: int = 8098
+    """Port of the page (Visdom's default is 8097, so both run side by side)."""
+    checkpoint_dir: Path = Path("checkpoints")
+    """Folder whose checkpoints are listed, and where training runs started from the page write theirs."""
+    data_root: Path = Path(".")
+    """Training data folders and style images can only be chosen under this folder."""
+    max_upload_mb: float = 20.0
+    """Uploads larger than this many MiB are refused before they are read."""
+    max_megapixels: float = 50.0
+    """Uploaded images with more pixels than this are refused before they are decoded."""
+    max_side: int = 1024
+    """Uploaded photos are shrunk so that their longer side is at most this many pixels (bounds the time a request takes)."""
+    train_args: str = ""
+    """Extra texturenet-train flags for every run started from the page, e.g. --train_args='--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
+    cuda: bool = False
+    """Stylise on the GPU (training runs use the GPU when --train_args has --cuda)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if not (self.max_upload_mb > 0 and self.max_megapixels > 0 and self.max_side >= 16):
+            raise ValueError("max_upload_mb and max_megapixels must be > 0 and max_side at least 16")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+
+class RequestError(TexturenetError):
+    """A request the page must correct: answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- field checks: one clear message per bad field ---------------------------------------------
+
+
+REQUIRED = object()
+
+
+def number(fields: dict[str, Any], name: str, kind: type, low: float, high: float, default: Any = REQUIRED) -> Any:
+    """``fields[name]`` as an int or a finite float in [low, high]; ``default`` when absent or empty."""
+    raw = fields.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if default is REQUIRED:
+            raise RequestError(f"{name}: a value is required")
+        return default
+    try:
+        value = kind(raw) if kind is float else int(str(raw).strip())
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise RequestError(f"{name}: expected {what}, got {str(raw)[:40]!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        low_text, high_text = (f"{v:g}" if kind is float else str(v) for v in (low, high))
+        raise RequestError(f"{name}: {value} is out of range; give a value from {low_text} to {high_text}")
+    return value
+
+
+def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
+    """The existing folder (``want_dir``) or file that ``text`` names, resolved, which must lie under ``root``.
+
+    Relative paths are relative to ``root``; symlinks and ``..`` are resolved before the check,
+    so neither can lead outside.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise RequestError(f"{name}: give a path under {root}")
+    given = Path(text.strip()).expanduser()
+    path = (given if given.is_absolute() else root / given).resolve()
+    if path != root and root not in path.parents:
+        raise RequestError(f"{name}: {text} is outside the allowed folder {root} (the server's --data_root)")
+    if not path.exists():
+        raise RequestError(f"{name}: {text} does not exist under {root}")
+    if want_dir and not path.is_dir():
+        raise RequestError(f"{name}: {text} is a file; give a folder of training photos")
+    if not want_dir and not path.is_file():
+        raise RequestError(f"{name}: {text} is a folder; give an image file")
+    return path
+
+
+def decode_upload(data: bytes, max_megapixels: float, max_side: int) -> Image.Image:
+    """The uploaded bytes as an upright RGB photo, shrunk to ``max_side``; refused if not an image or too large."""
+    from .data import load_rgb, resize_long_side
+
+    if not data:
+        raise RequestError("photo: the upload is empty; choose an image file")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
+            width, height = probe.size
+        if width * height > max_megapixels * 1e6:
+            raise RequestError(f"photo: {width}x{height} is {width * height / 1e6:.0f} megapixels; the limit is {max_megapixels:g}")
+        image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]  # PIL reads file objects as well as paths
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise RequestError(f"photo: the upload is not an image this server can read ({type(error).__name__}); use a PNG or JPEG") from None
+    return resize_long_side(image, max_side)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class ModelShelf:
+    """The checkpoints of one folder: listed (with their mode) and loaded for inference, both cached.
+
+    A cache entry is keyed by the file's modification time and size, so a checkpoint rewritten
+    by a training run is read again; at most ``keep`` generators stay loaded.
+    """
+
+    def __init__(self, folder: Path, device: Any, keep: int = 4) -> None:
+        self.folder = folder
+        self.device = device
+        self.keep = keep
+        self._info: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._loaded: OrderedDict[tuple[Path, int, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def path(self, name: Any) -> Path:
+        """The checkpoint called ``name``: a file of this folder, never a path elsewhere."""
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+            raise RequestError(f"model: {str(name)[:60]!r} is not a model name; choose one from the list")
+        path = self.folder / f"{name}.pth"
+        if not path.is_file():
+            raise RequestError(f"model: no model named {name!r} in {self.folder}; reload the list")
+        return path
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every ``*.pth`` of the folder, final models first, with mode and iteration (or why it cannot be used)."""
+        from .checkpoint import load_checkpoint
+
+        models = []
+        paths = sorted(self.folder.glob("*.pth")) if self.folder.is_dir() else []
+        self._info = {path: self._info[path] for path in paths if path in self._info}  # forget deleted files
+        for path in paths:
+            if not MODEL_NAME.fullmatch(path.stem) or ".." in path.stem:
+                continue  # hidden or oddly named files are not offered (and could not be asked for)
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            cached = self._info.get(path)
+            if cached is None or cached[0] != key:
+                info: dict[str, Any] = {"name": path.stem}
+                try:
+                    checkpoint = load_checkpoint(path)
+                    info.update(mode=checkpoint["generator_config"]["mode"], iteration=int(checkpoint["iteration"]),
+                                final=not re.search(r"_iter\d+$", path.stem))
+                except (TexturenetError, KeyError, TypeError, ValueError) as error:
+                    info.update(mode=None, error=str(error).replace(str(path), path.name))
+                self._info[path] = cached = (key, info)
+            models.append(cached[1])
+        return sorted(models, key=lambda m: (not m.get("final", False), m["name"]))
+
+    def stylizer(self, name: Any) -> Any:
+        """The loaded :class:`Stylizer` of model ``name`` (loaded once, kept while the file is unchanged)."""
+        from .stylize import Stylizer
+
+        path = self.path(name)
+        stat = path.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        try:
+            stylizer = Stylizer(path, self.device)
+        except TexturenetError as error:
+            raise RequestError(f"model {name}: {str(error).replace(str(path), path.name)}") from None
+        with self._lock:
+            self._loaded[key] = stylizer
+            while len(self._loaded) > self.keep:
+                self._loaded.popitem(last=False)
+        return stylizer
+
+
+# -- training runs -----------------------------------------------------------------------------
+
+
+def raising_parser(what: str) -> argparse.ArgumentParser:
+    """``texturenet-train``'s own parser, but a bad flag raises :class:`RequestError` (prefixed ``what``) instead of exiting."""
+    from .cli import train_parser
+
+    parser = train_parser()
+
+    def error(message: str) -> None:
+        raise RequestError(f"{what}: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+def check_train_argv(argv: list[str], what: str = "training settings") -> None:
+    """Refuse what ``texturenet-train`` itself would refuse (its parser and config checks), before starting it."""
+    from .cli import train_config
+
+    try:
+        train_config(raising_parser(what).parse_args(argv))
+    except ValueError as error:
+        raise RequestError(f"{what}: {error}") from None
+
+
+class TrainingRun:
+    """One ``texturenet-train`` child process and what the page shows of it.
+
+    Its output (the summary lines on stdout, tqdm's bar on stderr, both carriage-return
+    separated) is read on a thread: the bar gives the iteration, the other lines are kept for
+    the log. SIGINT makes the trainer finish its step, save ``NAME_iterN.pth`` and exit 130.
+    """
+
+    def __init__(self, argv: list[str], name: str, folder: Path, total: int, viz_url: Optional[str]) -> None:
+        self.argv, self.name, self.folder, self.total, self.viz_url = argv, name, folder, total, viz_url
+        self.iteration = 0
+        self.lines: deque[str] = deque(maxlen=30)
+        self.stop_requested = False
+        self.started = time.time()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])])  # the texturenet serving this page
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from texturenet.cli import train_main; train_main()", *argv],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # a Ctrl-C in the server's terminal reaches the run only through stop()
+        )
+        self._reader = threading.Thread(target=self._read, name="train-output", daemon=True)
+        self._reader.start()
+
+    @property
+    def command(self) -> str:
+        return shlex.join(["texturenet-train", *self.argv])
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        pending = b""
+        for chunk in iter(lambda: self.process.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            *complete, pending = re.split(rb"[\r\n]", pending + chunk)
+            for line in complete:
+                self._take(line.decode(errors="replace").strip())
+        self._take(pending.decode(errors="replace").strip())
+
+    def _take(self, line: str) -> None:
+        progress = PROGRESS.search(line)
+        if progress:
+            self.iteration, self.total = int(progress.group(1)), int(progress.group(2))
+        elif line:
+            self.lines.append(line)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Ask the trainer to save and exit (its SIGINT handler), as Ctrl-C in a terminal would."""
+        if self.running():
+            self.stop_requested = True
+            self.process.send_signal(signal.SIGINT)
+
+    def picture(self, kind: str) -> Optional[Path]:
+        """``NAME_samples.png`` or ``NAME_loss.png`` if this run wrote it (not one left by an earlier run)."""
+        path = self.folder / f"{self.name}_{kind}.png"
+        try:
+            return path if path.stat().st_mtime >= self.started - 1 else None
+        except OSError:
+            return None
+
+    def status(self) -> dict[str, Any]:
+        code = self.process.poll()
+        if code is None:
+            self._reader.join(0)
+        else:
+            self._reader.join(5)  # the last lines arrive after the exit
+        lines = list(self.lines)
+        state = "running" if code is None else "finished" if code == 0 else "stopped" if code == 130 else "failed"
+        errors = [line for line in lines if "error:" in line]
+        pictures = {}
+        for kind in ("samples", "loss"):
+            path = self.picture(kind)
+            if path is not None:
+                pictures[kind] = f"/api/train/{kind}.png?v={path.stat().st_mtime_ns}"
+        # the trainer's last words: "saved DIR/NAME.pth", or "...; saved DIR/NAME_iterN.pth. Resume with ..." after SIGINT
+        saved_line = re.compile(rf"saved .*\b({re.escape(self.name)}(?:_iter\d+)?)\.pth")
+        saved = [match.group(1) for match in map(saved_line.search, lines) if match]
+        return {
+            "state": state, "name": self.name, "iteration": self.iteration, "total": self.total,
+            "returncode": code, "stopping": self.stop_requested and code is None, "command": self.command,
+            "log": lines, "error": (errors[-1] if errors else lines[-1] if lines else f"exit status {code}") if state == "failed" else None,
+            "model": saved[-1] if saved and state in ("finished", "stopped") else None,
+            "viz_url": self.viz_url, "pictures": pictures, "elapsed": round(time.time() - self.started, 1),
+        }
+
+
+# -- the application: request bodies in, JSON or PNG out -----------------------------------------
+
+
+class GuiApp:
+    """What the HTTP handler calls; holds the models and the one training run."""
+
+    def __init__(self, config: GuiConfig) -> None:
+        self.config = config
+        self.root = config.data_root.expanduser().resolve()
+        if not self.root.is_dir():
+            raise TexturenetError(f"--data_root {config.data_root}: no such folder; give the folder that holds your photos and style images")
+        self.train_args = shlex.split(config.train_args)
+        check_train_argv(self.train_args, "--train_args")  # a bad --train_args is the server's problem: refused at start
+        import torch  # only now: the checks above answer in a fraction of a second
+
+        if config.cuda and not torch.cuda.is_available():
+            raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to stylise on the CPU")
+        self.models = ModelShelf(config.checkpoint_dir, torch.device("cuda" if config.cuda else "cpu"))
+        self.run: Optional[TrainingRun] = None
+        self._run_lock = threading.Lock()
+        self._stylize_lock = threading.Lock()  # one generator pass at a time: they would only share the same cores
+
+    def info(self) -> dict[str, Any]:
+        """Limits and folders for the page, and path suggestions for the training form."""
+        folders, images = self._suggestions()
+        return {
+            "data_root": str(self.root), "checkpoint_dir": str(self.config.checkpoint_dir.resolve()),
+            "max_upload_bytes": self.config.max_upload_bytes, "max_side": self.config.max_side,
+            "train_args": self.config.train_args, "folders": folders, "images": images,
+        }
+
+    def _suggestions(self, depth: int = 2, limit: int = 200) -> tuple[list[str], list[str]]:
+        """Folders and images under the data root, a few levels deep and capped (a huge data set stays cheap)."""
+        from .data import IMAGE_EXTENSIONS
+
+        folders: list[str] = []
+        images: list[str] = []
+        level = [self.root]
+        for _ in range(depth + 1):
+            below = []
+            for folder in level:
+                try:
+                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                except OSError:
+                    continue
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    relative = Path(entry.path).relative_to(self.root).as_posix()
+                    if entry.is_dir(follow_symlinks=False) and len(folders) < limit:
+                        folders.append(relative)
+                        below.append(Path(entry.path))
+                    elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and len(images) < limit:
+                        images.append(relative)
+            level = below
+        return folders, images
+
+    def stylize(self, query: dict[str, Any], body: bytes) -> bytes:
+        """A PNG: the uploaded photo stylised, or (texture models) a texture sample of the asked size."""
+        stylizer = self.models.stylizer(query.get("model"))
+        noise_factor = number(query, "noise_factor", float, 0.0, 2.0, default=1.0)
+        seed = number(query, "seed", int, 0, 2**31 - 1, default=0)
+        if stylizer.mode == "texture":
+            width = number(query, "width", int, 16, 2048, default=256)
+            height = number(query, "height", int, 16, 2048, default=256)
+            with self._stylize_lock:
+                from .data import to_image
+
+                image = to_image(stylizer.sample(height, width, noise_factor, seed))
+        else:
+            import numpy as np
+
+            photo = decode_upload(body, self.config.max_megapixels, self.config.max_side)
+            with self._stylize_lock:
+                image = Image.fromarray(stylizer.stylize_array(np.asarray(photo), noise_factor, seed), mode="RGB")
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue()
+
+    def start_training(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Check the form, then start ``texturenet-train`` with it (after the server's ``--train_args``)."""
+        from .data import load_style, photo_paths
+
+        mode = fields.get("mode") or "style"
+        if mode not in ("style", "texture"):
+            raise RequestError(f"mode: {str(mode)[:20]!r} is not style or texture")
+        style = path_under(self.root, fields.get("style"), "style image (--texture)", want_dir=False)
+        try:
+            load_style(style, 16)
+        except TexturenetError:
+            raise RequestError(f"style image (--texture): {fields.get('style')} is not an image this server can read; choose a PNG or JPEG") from None
+        argv = [*self.train_args, "--mode", mode, "--texture", str(style), "--checkpoint_dir", str(self.config.checkpoint_dir.resolve())]
+        if mode == "style":
+            data = path_under(self.root, fields.get("data_dir"), "data folder (--data_dir)", want_dir=True)
+            photo_paths(data)  # refuses a folder without images, with the trainer's own message
+            argv += ["--data_dir", str(data)]
+        name = str(fields.get("name") or "").strip() or style.stem
+        if not RUN_NAME.fullmatch(name) or ".." in name:
+            raise RequestError(f"name: {name[:60]!r} is not a usable run name; use letters, digits, '_', '-' and '.' (at most 64)")
+        if (self.config.checkpoint_dir / f"{name}.pth").exists():
+            raise RequestError(f"name: a model named {name!r} already exists in {self.config.checkpoint_dir}; choose another name")
+        argv += ["--name", name]
+        iterations = number(fields, "iterations", int, 1, 10**7)
+        argv += ["--iterations", str(iterations)]
+        for field, kind, low, high in (("image_size", int, 16, 4096), ("batch_size", int, 1, 1024),
+                                       ("save_every", int, 0, 10**7), ("style_weight", float, 0.0, 1e12)):
+            value = number(fields, field, kind, low, high, default=None)  # empty: the trainer's default
+            if value is not None:
+                argv += [f"--{field}", str(value)]
+        viz_url = None
+        if fields.get("viz"):
+            viz_server, viz_port = parse_viz_url(fields.get("viz_url") or "http://localhost:8097")
+            argv += ["--viz", "--viz_server", viz_server, "--viz_port", str(viz_port)]
+            viz_url = f"{viz_server}:{viz_port}/env/{urllib.parse.quote(name)}"
+        check_train_argv(argv)
+        with self._run_lock:
+            if self.run is not None and self.run.running():
+                raise RequestError(f"a training run ({self.run.name!r}) is already going; stop it first (one run at a time)",
+                                   HTTPStatus.CONFLICT)
+            self.run = TrainingRun(argv, name, self.config.checkpoint_dir, iterations, viz_url)
+            return self.run.status()
+
+    def training_status(self) -> dict[str, Any]:
+        return {"state": "idle"} if self.run is None else self.run.status()
+
+    def stop_training(self, _fields: dict[str, Any]) -> dict[str, Any]:
+        """Stop the run (the JSON body is required only so that other sites' pages cannot post it; it is empty)."""
+        if self.run is None or not self.run.running():
+            raise RequestError("no training run is going", HTTPStatus.CONFLICT)
+        self.run.stop()
+        return self.run.status()
+
+    def training_picture(self, kind: str) -> bytes:
+        path = self.run.picture(kind) if self.run is not None else None
+        if path is None:
+            raise RequestError(f"the current run has no {kind} picture yet", HTTPStatus.NOT_FOUND)
+        return path.read_bytes()
+
+    def close(self, wait: float = 60.0) -> None:
+        """Stop a running training (it saves a checkpoint) before the server exits."""
+        run = self.run
+        if run is not None and run.running():
+            print(f"texturenet-gui: stopping training run {run.name!r} (it saves a checkpoint)", file=sys.stderr)
+            run.stop()
+            try:
+                run.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                print(f"texturenet-gui: training run {run.name!r} is still saving (pid {run.process.pid})", file=sys.stderr)
+
+
+def parse_viz_url(text: Any) -> tuple[str, int]:
+    """``http://host:port`` -> (``http://host``, port) for ``--viz_server``/``--viz_port`` (port 8097 if absent)."""
+    try:
+        parts = urllib.parse.urlsplit(str(text).strip())
+        port = parts.port or 8097
+    except ValueError:
+        parts, port = None, 0
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise RequestError(f"Visdom server: {str(text)[:80]!r} is not an address like http://localhost:8097")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}", port
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes requests to the :class:`GuiApp` of the server; every error is JSON ``{"error": ...}``."""
+
+    server: "GuiServer"
+    protocol_version = "HTTP/1.1"
+    server_version = "texturenet-gui"
+
+    def do_GET(self) -> None:
+        self._answer({
+            "/": lambda q: (PAGE.read_bytes(), "text/html; charset=utf-8"),
+            "/api/info": lambda q: self.server.app.info(),
+            "/api/models": lambda q: {"models": self.server.app.models.listing()},
+            "/api/train": lambda q: self.server.app.training_status(),
+            "/api/train/samples.png": lambda q: (self.server.app.training_picture("samples"), "image/png"),
+            "/api/train/loss.png": lambda q: (self.server.app.training_picture("loss"), "image/png"),
+        })
+
+    def do_POST(self) -> None:
+        self._answer({
+            "/api/stylize": lambda q: (self.server.app.stylize(q, self._body(json_body=False)), "image/png"),
+            "/api/train": lambda q: self.server.app.start_training(self._json()),
+            "/api/train/stop": lambda q: self.server.app.stop_training(self._json()),
+        })
+
+    def _answer(self, routes: dict[str, Callable[[dict[str, str]], Any]]) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        self._body_read = False
+        try:
+            self._check_origin()
+            route = routes.get(url.path)
+            if route is None:
+                raise RequestError(f"no such page: {url.path}", HTTPStatus.NOT_FOUND)
+            query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+            result = route(query)
+        except RequestError as error:
+            self._send(error.status, json.dumps({"error": str(error)}).encode(), "application/json")
+        except TexturenetError as error:  # the package's own messages for bad input (unreadable model, ...)
+            self._send(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(error)}).encode(), "application/json")
+        except Exception as error:  # noqa: BLE001 - a bug here must still answer the page, and leave a traceback in the log
+            self.log_error("%s", traceback.format_exc())
+            message = f"internal error ({type(error).__name__}: {error}); see the server's terminal"
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"error": message}).encode(), "application/json")
+        else:
+            if isinstance(result, dict):
+                self._send(HTTPStatus.OK, json.dumps(result).encode(), "application/json")
+            else:
+                self._send(HTTPStatus.OK, *result)
+
+    def _check_origin(self) -> None:
+        """Refuse requests made for another site's page (Origin) or through another name (Host: DNS rebinding)."""
+        host = self.headers.get("Host", "")
+        if self.server.loopback and host not in self.server.names:
+            raise RequestError(f"Host {host[:80]!r} is not this server; open http://127.0.0.1:{self.server.server_port}/",
+                               HTTPStatus.FORBIDDEN)
+        origin = self.headers.get("Origin")
+        if origin is not None and urllib.parse.urlsplit(origin).netloc != host:
+            raise RequestError("requests from other sites' pages are refused", HTTPStatus.FORBIDDEN)
+
+    def _body(self, json_body: bool) -> bytes:
+        """The request body, refused by its declared length before any of it is read."""
+        kind = self.headers.get_content_type()
+        if json_body and kind != "application/json":
+            raise RequestError("send the form as application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        if not json_body and "Content-Type" in self.headers and kind in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
+            raise RequestError("send the photo's bytes as the request body with the file's own content type",
+                               HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        if self.headers.get("Transfer-Encoding"):
+            raise RequestError("send the body with a Content-Length, not chunked", HTTPStatus.LENGTH_REQUIRED)
+        length = self.headers.get("Content-Length", "0")  # HTTP/1.1: no length and no chunking is an empty body
+        if not length.isdigit():
+            raise RequestError(f"Content-Length {length[:20]!r} is not a number", HTTPStatus.LENGTH_REQUIRED)
+        limit = self.server.app.config.max_upload_bytes
+        if int(length) > limit:
+            raise RequestError(f"the upload is {int(length) / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB",
+                               HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        self._body_read = True
+        return self.rfile.read(int(length))
+
+    def _json(self) -> dict[str, Any]:
+        try:
+            fields = json.loads(self._body(json_body=True) or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise RequestError("the form is not valid JSON") from None
+        if not isinstance(fields, dict):
+            raise RequestError("the form must be a JSON object")
+        return fields
+
+    def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if status >= 400 and self.command == "POST":
+                self.send_header("Connection", "close")  # a refused body may be unread: do not parse it as the next request
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+            if status >= 400 and self.command == "POST" and not self._body_read:
+                self._discard_body()
+        except (BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded meanwhile: nobody to answer
+            self.close_connection = True
+
+    def _discard_body(self, most: int = 2**28, seconds: float = 10.0) -> None:
+        """Swallow, without keeping, the body of a refused request (bounded), after the answer was sent.
+
+        Clients such as curl and urllib send the whole body before they read; closing the
+        connection on them would show a reset connection instead of the server's message.
+        """
+        length = self.headers.get("Content-Length", "0")
+        remaining = min(int(length) if length.isdigit() else 0, most)
+        deadline = time.monotonic() + seconds
+        self.connection.settimeout(seconds)
+        try:
+            while remaining > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(remaining, 2**16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        """Only refused requests are logged; the page polls every second."""
+        if isinstance(code, int) and code >= 400:
+            super().log_request(code, size)
+
+
+class GuiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, app: GuiApp) -> None:
+        config = app.config
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        self.address_family = family
+        try:
+            super().__init__((config.host, config.port), Handler)
+        except OSError as error:
+            raise TexturenetError(f"cannot listen on {config.host}:{config.port} ({error.strerror or error}); "
+                                  "choose another --port (or --host)") from None
+        self.app = app
+        self.loopback = is_loopback(config.host)
+        port = self.server_port
+        self.names = {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]", config.host)}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    from .cli import _add, _finite
+
+    parser = argparse.ArgumentParser(
+        prog="texturenet-gui",
+        description="A page in your browser to stylise photos with trained models and to start and watch training runs.",
+    )
+    _add(parser, GuiConfig, "host", type=str)
+    _add(parser, GuiConfig, "port", type=int)
+    _add(parser, GuiConfig, "checkpoint_dir", type=Path)
+    _add(parser, GuiConfig, "data_root", type=Path, shown="the current folder")
+    _add(parser, GuiConfig, "max_upload_mb", type=_finite)
+    _add(parser, GuiConfig, "max_megapixels", type=_finite)
+    _add(parser, GuiConfig, "max_side", type=int)
+    _add(parser, GuiConfig, "train_args", type=str, shown="none")
+    _add(parser, GuiConfig, "cuda", action="store_true", shown="off")
+    return parser
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .cli import from_args
+
+    try:
+        config = from_args(GuiConfig, args)
+    except ValueError as error:
+        parser.error(str(error))
+    if not is_loopback(config.host):
+        print(f"texturenet-gui: warning: --host {config.host} is not loopback: anyone who can reach this machine can "
+              "upload files, read the models and start training runs; prefer the default 127.0.0.1", file=sys.stderr, flush=True)
+    app = GuiApp(config)
+    server = GuiServer(app)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(f"texturenet-gui: open http://{host}:{server.server_port}/ (models from {config.checkpoint_dir}, "
+          f"data under {app.root}); Ctrl-C stops", flush=True)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``texturenet-gui`` and ``scripts/gui.py``."""
+    from .cli import _main
+
+    _main(gui_parser(), _serve, argv)
+
+
+if __name__ == "__main__":
+    main()
