@@ -91,6 +91,10 @@ def train_parser() -> argparse.ArgumentParser:
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
 
+    speed = parser.add_argument_group("speed (see BENCHMARKS.md)")
+    for name in ("amp", "channels_last", "compile"):
+        speed.add_argument(f"--{name}", action="store_true", help=field_doc(TrainConfig, name) + " (default: off)")
+
     viz = parser.add_argument_group("live monitor (Visdom, see docs/MONITORING.md)")
     viz.add_argument("--viz", action="store_true", help=field_doc(TrainConfig, "viz") + " (default: off)")
     _add(viz, TrainConfig, "viz_env", default=None, shown="the run name", type=str)
@@ -171,8 +175,8 @@ def stylize_parser() -> argparse.ArgumentParser:
                              "(default: automatic, 512-pixel tiles above 2048x2048 pixels).")
     parser.add_argument("--preserve_color", action="store_true",
                         help="Keep the photo's colours, take only the stylised luminance (Gatys et al. 2016, YIQ) (default: off).")
+    _add(parser, VideoSettings, "batch_size", type=int)
     video = parser.add_argument_group("video (--input CLIP.mp4 --output OUT.mp4; needs PyAV, see docs/VIDEO.md)")
-    _add(video, VideoSettings, "batch_size", type=int)
     _add(video, VideoSettings, "video_noise", choices=VIDEO_NOISE)
     return parser
 
@@ -327,7 +331,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         return
     else:
         written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size, args.tile,
-                                args.preserve_color)
+                                args.preserve_color, video_settings.batch_size)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
 
 

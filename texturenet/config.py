@@ -150,6 +150,12 @@ class TrainConfig:
     """Fixed photos shown in the sample grid; held out from training when the data set has at least 10x as many."""
     cuda: bool = False
     """Train on the GPU; an error if CUDA is not available."""
+    amp: bool = False
+    """Mixed precision: bfloat16 autocast where the device supports it, else float16 with loss scaling; Grams and losses stay float32."""
+    channels_last: bool = False
+    """channels_last memory order for images, activations and weights (what cuDNN tensor cores and oneDNN prefer)."""
+    compile: bool = False
+    """torch.compile the generator and the loss network: slow first iterations, faster ones after (CPU needs a C++ compiler)."""
     resume: Optional[Path] = None
     """Checkpoint to continue from (optimiser, schedule, iteration and random state included)."""
     viz: bool = False
@@ -195,10 +201,10 @@ class TrainConfig:
 
 @dataclass
 class VideoSettings:
-    """How the frames of a video are stylised (texturenet-stylize --input CLIP.mp4, see texturenet/video.py)."""
+    """How texturenet-stylize batches photos (folders and video frames) and draws a video's noise (texturenet/video.py)."""
 
     batch_size: int = 8
-    """Frames per forward pass (fewer for big frames: a batch holds at most 2048x2048 pixels in all)."""
+    """Photos of one size (a folder's, or a video's frames) per forward pass; fewer for big ones: a batch holds at most 2048x2048 pixels in all."""
     video_noise: str = "fixed"
     """``fixed``: the same noise field on every frame (steady texture); ``fresh``: new noise for each frame (it flickers)."""
 

@@ -24,8 +24,9 @@ def gram(features: Tensor) -> Tensor:
     over H*W positions overflows or loses precision in half precision.
     """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    with torch.autocast(features.device.type, enabled=False):  # autocast would cast bmm's inputs back down
+        flat = features.reshape(n, c, h * w).float()
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def total_variation(image: Tensor) -> Tensor:
@@ -37,8 +38,9 @@ def total_variation(image: Tensor) -> Tensor:
 
 def _rms_distances(features: Tensor) -> Tensor:
     """(N, N) root-mean-square distances between the N samples' features (scale-free across layers)."""
-    flat = features.reshape(features.shape[0], -1).float()
-    return torch.cdist(flat, flat) / flat.shape[1] ** 0.5
+    with torch.autocast(features.device.type, enabled=False):  # distances in float32 under --amp too
+        flat = features.reshape(features.shape[0], -1).float()
+        return torch.cdist(flat, flat) / flat.shape[1] ** 0.5
 
 
 def mean_pairwise_distance(features: Tensor) -> Tensor:
@@ -60,12 +62,12 @@ def diversity(features: Tensor, inputs: int = 1) -> Tensor:
     the term's scale does not depend on the layer's size.
     """
     n = features.shape[0]
-    distances = _rms_distances(features)
-    index = torch.arange(n, device=features.device)
+    index = torch.arange(n)  # the mask is built and checked on the host: no device sync per step
     comparable = (index[:, None] % inputs == index[None, :] % inputs) & (index[:, None] != index[None, :])
     if not bool(comparable.any(dim=1).all()):
         raise ValueError(f"the diversity term needs at least two samples per input; got {n} samples of {inputs} inputs")
-    nearest = distances.masked_fill(~comparable, float("inf")).amin(dim=1)
+    distances = _rms_distances(features)
+    nearest = distances.masked_fill(~comparable.to(features.device, non_blocking=True), float("inf")).amin(dim=1)
     return torch.log(nearest + 1e-8).mean()
 
 

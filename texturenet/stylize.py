@@ -7,6 +7,7 @@ more varied texture. The same seed gives the same picture.
 """
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
@@ -45,21 +46,42 @@ class Stylizer:
         output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, generator=self._noise(seed))
         return output[0].clamp(0, 1)
 
+    @staticmethod
+    def tiles(height: int, width: int, tile: Optional[int]) -> bool:
+        """Whether a photo of this size is stylised in tiles (``tile`` as in :meth:`stylize_array`)."""
+        if tile is None:
+            return height * width > AUTO_TILE_PIXELS
+        return tile > 0 and max(height, width) > tile
+
+    @staticmethod
+    def per_batch(height: int, width: int, batch_size: int) -> int:
+        """Photos of this size per forward pass: at most ``batch_size``, and no more pixels than one auto-tiled photo."""
+        return max(1, min(batch_size, AUTO_TILE_PIXELS // (height * width)))
+
     @torch.inference_mode()
+    def stylize_batch(self, images: np.ndarray, noise_factor: float = 1.0, noise: Optional[torch.Generator] = None,
+                      shared_noise: bool = True) -> np.ndarray:
+        """(N, H, W, 3) uint8 photos of one size -> stylised uint8, in one forward pass.
+
+        ``shared_noise`` gives every photo the noise field a batch of one would get from
+        ``noise``, so batching never changes a picture (and video frames keep a steady texture).
+        """
+        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        output = self.fast(tensor, noise_factor=noise_factor, generator=noise, shared_noise=shared_noise)
+        return output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
+
     def stylize_array(self, image: np.ndarray, noise_factor: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
         """(H, W, 3) uint8 -> stylised uint8, in overlapping tiles when ``tile`` is given or the image is large.
 
         ``tile``: None tiles automatically above AUTO_TILE_PIXELS, 0 never tiles, N uses N-pixel tiles.
         """
         height, width = image.shape[:2]
-        if tile is None:
-            tile = AUTO_TILE if height * width > AUTO_TILE_PIXELS else 0
-        if tile and max(height, width) > tile:
+        if self.tiles(height, width, tile):
             noise = self._noise(seed)
             run = lambda window: self.fast(window.to(self.device), noise_factor=noise_factor, generator=noise)  # noqa: E731
-            return stylize_tiled(run, image, tile, overlap=tile // 8)
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
-        return self.stylize(tensor, noise_factor, seed).mul_(255).round_().byte().permute(1, 2, 0).cpu().numpy()
+            with torch.inference_mode():
+                return stylize_tiled(run, image, tile or AUTO_TILE, overlap=(tile or AUTO_TILE) // 8)
+        return self.stylize_batch(image[None], noise_factor, self._noise(seed))[0]
 
     @torch.inference_mode()
     def sample(self, height: int, width: int, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
@@ -77,17 +99,21 @@ def stylize_files(
     max_size: Optional[int] = None,
     tile: Optional[int] = None,
     preserve_color: bool = False,
+    batch_size: int = 8,
 ) -> list[Path]:
     """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
 
     In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
-    counted. The next image is decoded and the previous one encoded in background threads
-    while the generator runs, so a folder costs about the compute time alone. ``tile`` as in
-    :meth:`Stylizer.stylize_array`. ``preserve_color`` keeps the photo's colours
-    (see color.py). Returns the paths written.
+    counted. Consecutive photos of one size go through the generator ``batch_size`` at a time
+    (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background threads
+    decode the next photos and encode the finished ones, so a folder costs about the compute
+    time alone. ``tile`` as in :meth:`Stylizer.stylize_array`. ``preserve_color`` keeps the
+    photo's colours (see color.py). Returns the paths written.
     """
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: give --size WxH instead of --input")
+    if batch_size < 1:
+        raise TexturenetError(f"--batch_size must be at least 1, got {batch_size}")
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
@@ -105,12 +131,28 @@ def stylize_files(
         return np.asarray(resize_long_side(image, max_size) if max_size else image)
 
     written, skipped, saves = [], [], []
+    group: list[tuple[np.ndarray, Path]] = []  # loaded photos of one size, waiting for the generator
+
+    def finish(images: np.ndarray, results: np.ndarray, targets: list[Path]) -> None:
+        if preserve_color:
+            results = color.preserve_color(images, results)
+        for result, target in zip(results, targets):
+            saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
+            written.append(target)
+
+    def flush() -> None:
+        if group:
+            images = np.stack([image for image, _ in group])
+            finish(images, stylizer.stylize_batch(images, noise_factor, stylizer._noise(seed)), [t for _, t in group])
+            group.clear()
+
     with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as saver:
-        pending = loader.submit(load, pairs[0][0])
+        ahead = batch_size + 1  # decode this many photos ahead of the generator
+        pending = deque(loader.submit(load, path) for path, _ in pairs[:ahead])
         for index, (path, target) in enumerate(tqdm(pairs, desc="stylising", unit="img", disable=len(pairs) == 1)):
-            current = pending
-            if index + 1 < len(pairs):
-                pending = loader.submit(load, pairs[index + 1][0])
+            current = pending.popleft()
+            if index + ahead < len(pairs):
+                pending.append(loader.submit(load, pairs[index + ahead][0]))
             try:
                 image = current.result()
             except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
@@ -119,11 +161,15 @@ def stylize_files(
                 skipped.append(path)
                 tqdm.write(f"skipping unreadable image {path}")
                 continue
-            result = stylizer.stylize_array(image, noise_factor, seed, tile)
-            if preserve_color:
-                result = color.preserve_color(image, result)
-            saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
-            written.append(target)
+            height, width = image.shape[:2]
+            if stylizer.tiles(height, width, tile):
+                flush()
+                finish(image[None], stylizer.stylize_array(image, noise_factor, seed, tile)[None], [target])
+                continue
+            if group and (group[0][0].shape != image.shape or len(group) >= stylizer.per_batch(height, width, batch_size)):
+                flush()
+            group.append((image, target))
+        flush()
         for save in saves:
             save.result()  # re-raises a write error in this thread
     if skipped:

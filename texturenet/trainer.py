@@ -118,14 +118,17 @@ class Trainer:
         generator.noise_shard = (self.rank.rank, self.rank.world_size)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
+        self._speed_settings(generator, loss)
         optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_decay)
         if self.rank.is_main:  # weights, Adam's two moments, and ~1 MiB for the pictures and history
             check_space(config.checkpoint_dir, 3 * sum(p.numel() * p.element_size() for p in generator.parameters()) + 2**20)
         start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
-        model = generator
+        model: torch.nn.Module = generator
         if self.rank.distributed:  # averages gradients over ranks; saving and samples use the bare generator
             model = DistributedDataParallel(generator, device_ids=[self.rank.local_rank] if config.cuda else None)
+        if config.compile:  # the compiled wrapper shares the generator's parameters; checkpoints save the bare one
+            model = torch.compile(model)
 
         held_out, train_paths = self._split_validation()
         val_inputs = self._validation_inputs(held_out)
@@ -176,22 +179,41 @@ class Trainer:
         self._close()
         return final
 
+    def _speed_settings(self, generator: PyramidGenerator, loss: PerceptualLoss) -> None:
+        """Apply --amp, --channels_last and --compile (the loss side; the generator is wrapped in _run)."""
+        config = self.config
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest convolution algorithms once
+        if config.channels_last:
+            generator.to(memory_format=torch.channels_last)
+            loss.to(memory_format=torch.channels_last)
+        if config.compile:
+            loss.network = torch.compile(loss.network)
+        # bfloat16 keeps float32's range (no loss scaling); float16 on GPUs without it needs the scaler.
+        bf16 = self.device.type == "cpu" or torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp and not bf16)
+
     def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
         config = self.config
-        if config.mode == "style":
-            photos, bad = next(batches)
-            self._report_bad(bad)
-            photos = photos.to(self.device, non_blocking=True)
-            if config.loss.diversity_weight:  # each photo twice, with different noise, for the diversity term
-                photos = photos.repeat(2, 1, 1, 1)
-            output = generator(photos)
-            terms = loss(output, loss.content_targets(photos), inputs=len(photos) // (2 if config.loss.diversity_weight else 1))
-        else:
-            output = generator(size=(config.image_size, config.image_size), batch=config.batch_size)
-            terms = loss(output)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=config.amp):
+            if config.mode == "style":
+                photos, bad = next(batches)
+                self._report_bad(bad)
+                photos = photos.to(self.device, non_blocking=True)
+                if config.loss.diversity_weight:  # each photo twice, with different noise, for the diversity term
+                    photos = photos.repeat(2, 1, 1, 1)
+                if config.channels_last:
+                    photos = photos.contiguous(memory_format=torch.channels_last)
+                output = generator(photos)
+                terms = loss(output, loss.content_targets(photos), inputs=len(photos) // (2 if config.loss.diversity_weight else 1))
+            else:
+                output = generator(size=(config.image_size, config.image_size), batch=config.batch_size)
+                terms = loss(output)
         optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimizer.step()
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
         return terms
 
     # -- data --------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from .config import VideoSettings
 from .data import resize_long_side
 from .errors import TexturenetError
 from .stylize import Stylizer
-from .tiling import AUTO_TILE_PIXELS
 
 ENCODERS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 """Output extension -> FFmpeg encoder (both ship with PyAV's wheels)."""
@@ -193,8 +192,8 @@ def stylize_video(
     if first is None:
         raise TexturenetError(f"--input {source} holds no frames")
     height, width = first.shape[:2]
-    tiled = tile is not None and tile > 0 and max(height, width) > tile or tile is None and height * width > AUTO_TILE_PIXELS
-    per_batch = 1 if tiled else max(1, min(settings.batch_size, AUTO_TILE_PIXELS // (height * width)))
+    tiled = stylizer.tiles(height, width, tile)
+    per_batch = 1 if tiled else stylizer.per_batch(height, width, settings.batch_size)
     fixed = settings.video_noise == "fixed"
     noise = torch.Generator(device=stylizer.device).manual_seed(seed)  # fresh noise: drawn on from here, frame after frame
     flicker = _Flicker()
@@ -212,9 +211,7 @@ def stylize_video(
             else:
                 if fixed:
                     noise.manual_seed(seed)
-                images = torch.from_numpy(batch).to(stylizer.device).permute(0, 3, 1, 2).float().div_(255)
-                output = stylizer.fast(images, noise_factor=noise_factor, generator=noise, shared_noise=fixed)
-                results = output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
+                results = stylizer.stylize_batch(batch, noise_factor, noise, shared_noise=fixed)
             if preserve_color:
                 results = color.preserve_color(batch, results)
             for frame, result in zip(batch, results):
