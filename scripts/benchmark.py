@@ -6,7 +6,7 @@ profile of the plain and fast generators). Figures are medians of interleaved re
 (ours, baseline, ours, ...) so that load from other processes hits both alike; the ratios
 measured in the same run are what to compare across machines. Never a timed test.
 
-Example: python scripts/benchmark.py --sizes 256,512,1024 --train_sizes 128 --repeats 3
+Example: python scripts/benchmark.py --sizes 256,512,1024,2048,3840x2160 --train_sizes 128,256 --huge 8000
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,8 +29,9 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from texturenet.baseline import JohnsonNet  # noqa: E402
+from texturenet.checkpoint import make_checkpoint, save_atomic  # noqa: E402
 from texturenet.config import GeneratorConfig, LossConfig  # noqa: E402
-from texturenet.data import find_images  # noqa: E402
+from texturenet.data import PhotoDataset, find_images, photo_loader  # noqa: E402
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.generator import PyramidGenerator  # noqa: E402
 from texturenet.losses import PerceptualLoss  # noqa: E402
@@ -57,8 +60,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=4, help="Training batch size (default: 4).")
     parser.add_argument("--repeats", type=int, default=3, help="Timed repeats per measurement; the median is reported (default: 3).")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2).")
-    parser.add_argument("--profile_size", type=int, default=512, help="Size of the before/after profile (0: skip) (default: 512).")
+    parser.add_argument("--profile_size", type=int, default=1024, help="Size of the before/after profile (0: skip) (default: 1024).")
+    parser.add_argument("--workers", type=int, default=2, help="Data-loading workers of the loader-included training measurement (default: 2).")
+    parser.add_argument("--loader_steps", type=int, default=6, help="Training steps fed by the real data loader (0: skip) (default: 6).")
+    parser.add_argument("--huge", type=int, default=0,
+                        help="Also stylise an NxN photo with scripts/stylize.py (automatic tiling) and report its peak memory (default: 0, skip).")
     parser.add_argument("--cuda", action="store_true", help="Benchmark on the GPU (default: CPU).")
+    parser.add_argument("--amp", action="store_true", help="Training steps under autocast (bfloat16, or float16 with loss scaling) (default: off).")
+    parser.add_argument("--channels_last", action="store_true", help="Training in channels_last memory order (default: off).")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks.json", help="JSON output (default: benchmarks.json).")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md", help="Markdown report (default: BENCHMARKS.md).")
     return parser.parse_args()
@@ -119,30 +128,97 @@ def inference(args: argparse.Namespace, device: torch.device) -> list[dict]:
     return rows
 
 
-def _train_step(generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, photos: torch.Tensor) -> None:
-    """One optimiser step of feed-forward training (the Trainer's step without data loading)."""
-    terms = loss(generator(photos), loss.content_targets(photos))
-    optimizer.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    optimizer.step()
+class TrainStep:
+    """One optimiser step of feed-forward training, as the Trainer takes it (``--amp``, ``--channels_last``)."""
+
+    def __init__(self, net: torch.nn.Module, config: LossConfig, args: argparse.Namespace, device: torch.device) -> None:
+        self.memory = torch.channels_last if args.channels_last else torch.contiguous_format
+        self.net = net.to(device, memory_format=self.memory).train()
+        self.loss = PerceptualLoss(config).to(device, memory_format=self.memory)
+        self.loss.set_style(torch.rand(1, 3, 256, 256, device=device))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        bf16 = device.type == "cpu" or torch.cuda.is_bf16_supported()
+        self.amp, self.dtype, self.device = args.amp, torch.bfloat16 if bf16 else torch.float16, device
+        self.scaler = torch.amp.GradScaler(device.type, enabled=args.amp and not bf16)
+
+    def __call__(self, photos: torch.Tensor) -> None:
+        photos = photos.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
+            terms = self.loss(self.net(photos), self.loss.content_targets(photos))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+def _train_nets() -> tuple[tuple[str, torch.nn.Module, LossConfig], ...]:
+    return (("pyramid+vgg19", PyramidGenerator(GeneratorConfig()), OUR_LOSS), ("johnson+vgg16", JohnsonNet(), JOHNSON_LOSS))
 
 
 def training(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """The training step alone, on photos already in memory, ours and the baseline interleaved."""
     rows = []
     for size, _ in tqdm(args.train_sizes, desc="training", unit="size"):
         runs = {}
-        for name, net, config in (("pyramid+vgg19", PyramidGenerator(GeneratorConfig()), OUR_LOSS),
-                                  ("johnson+vgg16", JohnsonNet(), JOHNSON_LOSS)):
-            net = net.to(device).train()
-            loss = PerceptualLoss(config).to(device)
-            loss.set_style(torch.rand(1, 3, 256, 256, device=device))
-            optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-            photos = torch.rand(args.batch_size, 3, size, size, device=device)
-            runs[name] = lambda n=net, lo=loss, o=optimizer, p=photos: _train_step(n, lo, o, p)
+        photos = torch.rand(args.batch_size, 3, size, size, device=device)
+        for name, net, config in _train_nets():
+            runs[name] = lambda step=TrainStep(net, config, args, device): step(photos)
         for name, r in interleaved(runs, args.repeats, device).items():
             rows.append({"model": name, "size": size, "batch": args.batch_size, "ms_per_iteration": 1000 * r["seconds"],
                          "images_per_s": args.batch_size / r["seconds"], "peak_mb": r["peak_mb"]})
     return rows
+
+
+def _photo_folder() -> Path:
+    """The COCO-like sample folder: ../shared/data/photos when present, else the bundled photos."""
+    folder = ROOT.parent / "shared" / "data" / "photos"
+    return folder if folder.is_dir() else ROOT / "texturenet" / "assets" / "photos"
+
+
+def training_with_loader(args: argparse.Namespace, device: torch.device, training_rows: list[dict]) -> list[dict]:
+    """Our step fed by the real loader (decode, resize, random crop in workers) against the loader alone.
+
+    Whichever delivers fewer images per second is the bottleneck of a real run.
+    """
+    size = args.train_sizes[0][0]
+    dataset = PhotoDataset(find_images(_photo_folder()), size)
+    batches = iter(photo_loader(dataset, args.batch_size, seed=0, start=0, workers=args.workers, pin_memory=device.type == "cuda"))
+    next(batches)  # start the workers
+    start = time.perf_counter()
+    for _ in range(4 * args.loader_steps):
+        next(batches)
+    loader_rate = 4 * args.loader_steps * args.batch_size / (time.perf_counter() - start)
+    name, net, config = _train_nets()[0]
+    step = TrainStep(net, config, args, device)
+    step(next(batches)[0])  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.loader_steps):
+        step(next(batches)[0])
+    _sync(device)
+    step_rate = args.loader_steps * args.batch_size / (time.perf_counter() - start)
+    alone = next(r for r in training_rows if r["model"] == name and r["size"] == size)["images_per_s"]
+    return [{"what": f"loader alone ({args.workers} workers)", "size": size, "images_per_s": loader_rate},
+            {"what": f"{name} step, photos in memory", "size": size, "images_per_s": alone},
+            {"what": f"{name} step fed by the loader", "size": size, "images_per_s": step_rate},
+            {"what": "bottleneck", "size": size, "images_per_s": "loader" if loader_rate < alone else "training step"}]
+
+
+def huge(size: int) -> dict:
+    """Stylise a size x size photo with scripts/stylize.py (automatic tiling) in a child process; its peak RSS."""
+    with tempfile.TemporaryDirectory() as folder:
+        photo, model = Path(folder) / "huge.jpg", Path(folder) / "model.pth"
+        save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig()), "huge", 0), model)
+        small = np.random.default_rng(0).integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(photo, quality=90)
+        # A fresh interpreter measures only the stylising process (getrusage of its one child).
+        probe = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+                 "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                 "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        command = [sys.executable, "-c", probe, sys.executable, str(ROOT / "scripts" / "stylize.py"), "--model", str(model),
+                   "--input", str(photo), "--output", str(Path(folder) / "out.jpg")]
+        seconds, peak_kb = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
+    return {"width": size, "height": size, "seconds": float(seconds), "peak_rss_mb": int(peak_kb) / 1024}
 
 
 def loader_throughput(size: int = 256, count: int = 48) -> list[dict]:
@@ -150,8 +226,7 @@ def loader_throughput(size: int = 256, count: int = 48) -> list[dict]:
     from torchvision.io import ImageReadMode, decode_jpeg, read_file
     from torchvision.transforms.v2 import functional as TF
 
-    folder = ROOT.parent / "shared" / "data" / "photos"
-    paths = [p for p in find_images(folder if folder.is_dir() else ROOT / "texturenet" / "assets" / "photos") if p.suffix.lower() in (".jpg", ".jpeg")]
+    paths = [p for p in find_images(_photo_folder()) if p.suffix.lower() in (".jpg", ".jpeg")]
     paths = (paths * (count // len(paths) + 1))[:count]
 
     def pil(path: Path) -> torch.Tensor:
@@ -226,14 +301,22 @@ def main() -> None:
     report["inference_speedup"] = [*ratios(report["inference"], "ms", "pyramid", "johnson", ("width", "height")),
                                    *ratios(report["inference"], "ms", "pyramid_fast", "johnson", ("width", "height"))]
     report["training_speedup"] = ratios(report["training"], "ms_per_iteration", "pyramid+vgg19", "johnson+vgg16", ("size",))
+    report["training_with_loader"] = training_with_loader(args, device, report["training"]) if args.loader_steps else []
+    report["huge"] = [huge(args.huge)] if args.huge else []
     report["profile"] = profile(args.profile_size, device) if args.profile_size else {}
     args.json.write_text(json.dumps(report, indent=1))
+    precision = ("AMP" if args.amp else "fp32") + (", channels_last" if args.channels_last else "")
     sections = [
         ("Inference (batch 1, fp32)", _md_table(report["inference"], ["model", "width", "height", "ms", "megapixels_per_s", "peak_mb"])),
         ("Inference speed-up over Johnson et al. (baseline ms / ours ms)", _md_table(report["inference_speedup"], ["ours", "width", "height", "speedup"])),
-        ("Training step (random-weight VGG, data loading excluded)", _md_table(report["training"], ["model", "size", "batch", "ms_per_iteration", "images_per_s", "peak_mb"])),
+        (f"Training step (random-weight VGG, data loading excluded, {precision})",
+         _md_table(report["training"], ["model", "size", "batch", "ms_per_iteration", "images_per_s", "peak_mb"])),
         ("Training speed-up (baseline step / ours)", _md_table(report["training_speedup"], ["ours", "size", "speedup"])),
+        ("Training with data loading included (real loader on the sample photos)",
+         _md_table(report["training_with_loader"], ["what", "size", "images_per_s"])),
         ("Data loading: decode + resize + crop on one core", _md_table(report["loader"], ["decoder", "size", "images_per_s"])),
+        ("Huge photo: scripts/stylize.py with automatic tiling (peak RSS of the whole process)",
+         _md_table(report["huge"], ["width", "height", "seconds", "peak_rss_mb"])),
     ]
     text = "\n\n".join(f"## {title}\n\n{table}" for title, table in sections)
     print(text)

@@ -14,11 +14,16 @@ the trained state dict unchanged and only computes the same function with fewer 
   the coarse map (one per output phase, "sub-pixel" decomposition): 4*C_in*C_out instead of
   9*C_in*C_out multiply-adds per output pixel. Reflect padding of the upsampled map equals
   replicate padding of the coarse map (circular and zeros stay themselves).
-* **Normalisation fused with the activation**: instance-norm statistics in one reduction, then
-  the affine map and the leaky ReLU in place; batch norm (eval) is folded into the convolution.
+* **Instance-norm statistics at BLAS speed**: means and variances as products with a row of
+  ones on the (H*W, C) view of the channels_last map (see :func:`centre_`); ``var_mean`` took
+  half of the fast path's time at 1024^2 before (profile in BENCHMARKS.md).
+* **Padding without a pass of its own**: the normalised, activated map is written once, into
+  the interior of the padded buffer the next convolution reads; only the border is filled
+  afterwards (:func:`norm_act`). Batch norm (eval) is folded into the convolution.
 * **channels_last** memory format, which the CPU (oneDNN) and cuDNN convolutions prefer.
 
-Outputs match the plain generator to float rounding (``tests/test_fast.py``).
+Outputs match the plain generator to float rounding (``tests/test_speed.py``: exact in float64
+for every padding mode and both norms).
 """
 from __future__ import annotations
 
