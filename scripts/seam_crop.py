@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Picture for the README: a crop across a tile seam of a tiled stylisation, next to the untiled one.
+
+Stylises --photo (enlarged so that its longer side is --long_side) with --tile N tiles and
+without tiling, at noise factor 0 so that the two differ only by tiling, and writes three
+panels of the crop centred on a corner where four tiles meet: tiled, untiled, and their
+absolute difference x4. Prints the mean and largest difference in the crop.
+
+Example: python scripts/seam_crop.py --model checkpoints/mosaic.pth --photo ../shared/data/photos/rocket.jpg --output docs/tiling_seam_crop.png
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from texturenet.data import load_rgb  # noqa: E402
+from texturenet.stylize import Stylizer  # noqa: E402
+from texturenet.tiling import tile_starts  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="Style checkpoint (required).")
+    parser.add_argument("--photo", type=Path, required=True, help="Photo to stylise (required).")
+    parser.add_argument("--output", type=Path, required=True, help="PNG to write (required).")
+    parser.add_argument("--long_side", type=int, default=1600, help="Enlarge the photo to this longer side (default: 1600).")
+    parser.add_argument("--tile", type=int, default=512, help="Tile size, as texturenet-stylize --tile (default: 512).")
+    parser.add_argument("--crop", type=int, default=192, help="Crop size in pixels; panels are shown at x2 (default: 192).")
+    args = parser.parse_args()
+
+    photo = load_rgb(args.photo)
+    scale = args.long_side / max(photo.size)
+    photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.BICUBIC)
+    image = np.asarray(photo)
+    stylizer = Stylizer(args.model, torch.device("cpu"))
+    tiled = stylizer.stylize_array(image, noise_factor=0, tile=args.tile)
+    whole = stylizer.stylize_array(image, noise_factor=0, tile=0)
+
+    def seam(length: int) -> int:  # the middle of the first overlap
+        starts = tile_starts(length, args.tile, args.tile // 8)
+        return (starts[1] + starts[0] + args.tile) // 2
+
+    half = args.crop // 2
+    y, x = seam(image.shape[0]), seam(image.shape[1])
+    window = (slice(y - half, y + half), slice(x - half, x + half))
+    a, b = tiled[window].astype(int), whole[window].astype(int)
+    difference = np.abs(a - b)
+    print(f"crop at x={x}, y={y} of {image.shape[1]}x{image.shape[0]}: |tiled - untiled| mean {difference.mean():.2f}, "
+          f"max {difference.max()} (of 255)")
+    panels = [a, b, np.clip(difference * 4, 0, 255)]
+    strip = np.concatenate([np.kron(p, np.ones((2, 2, 1))) for p in panels], axis=1).astype(np.uint8)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(strip).save(args.output)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
