@@ -15,7 +15,7 @@ the trained state dict unchanged and only computes the same function with fewer 
   9*C_in*C_out multiply-adds per output pixel. Reflect padding of the upsampled map equals
   replicate padding of the coarse map (circular and zeros stay themselves).
 * **Instance-norm statistics at BLAS speed**: means and variances as products with a row of
-  ones on the (H*W, C) view of the channels_last map (see :func:`centre_`); ``var_mean`` took
+  ones on the (H*W, C) view of the channels_last map (see :func:`instance_stats`); ``var_mean`` took
   half of the fast path's time at 1024^2 before (profile in BENCHMARKS.md).
 * **Padding without a pass of its own**: the normalised, activated map is written once, into
   the interior of the padded buffer the next convolution reads; only the border is filled
@@ -52,34 +52,31 @@ def _rows(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).view(n, h * w, c)
 
 
-def centre_(x: Tensor) -> Tensor:
-    """Subtract each (image, channel) mean from channels_last ``x`` in place; return the variances (N, C).
+def instance_stats(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per (image, channel) mean and variance of channels_last ``x``, each (N, C).
 
     Instance-norm statistics (Ulyanov, Vedaldi & Lempitsky 2017, Eq. 2) as matrix products on the
-    (H*W, C) view: a row of ones times the block reduces every channel at once at BLAS speed,
-    where ``var_mean`` over a channels_last tensor walks memory with a stride (measured ~8x
-    slower at 48 x 1024^2 on CPU). Two passes (mean, then squared deviations in a cache-sized
-    scratch block) keep float32 accurate where E[x^2] - E[x]^2 would cancel.
+    (H*W, C) view: a row of ones times a block of pixels reduces every channel at once at BLAS
+    speed, where ``var_mean`` over a channels_last tensor walks memory with a stride (measured
+    ~8x slower at 48 x 1024^2 on CPU). Two passes (the mean, then squared deviations formed in a
+    cache-sized scratch block) keep float32 accurate where E[x^2] - E[x]^2 would cancel.
     """
     rows = _rows(x)
     n, pixels, c = rows.shape
     block = min(pixels, _CHUNK)
     ones = x.new_ones(1, block)
     scratch = x.new_empty(block, c)
-    variances = x.new_empty(n, c)
-    for i, image in enumerate(rows):
-        total = x.new_zeros(1, c)
+    means, variances = x.new_zeros(n, c), x.new_zeros(n, c)
+    for image, mean, variance in zip(rows, means, variances):
+        mean = mean.view(1, c)
         for start in range(0, pixels, block):
             part = image[start:start + block]
-            total.addmm_(ones[:, :len(part)], part)
-        image.sub_(total / pixels)
-        squares = x.new_zeros(1, c)
+            mean.addmm_(ones[:, :len(part)], part, alpha=1 / pixels)
         for start in range(0, pixels, block):
             part = image[start:start + block]
-            square = torch.mul(part, part, out=scratch[:len(part)])
-            squares.addmm_(ones[:, :len(part)], square)
-        variances[i] = squares[0] / pixels
-    return variances
+            deviation = torch.sub(part, mean, out=scratch[:len(part)])
+            variance.view(1, c).addmm_(ones[:, :len(part)], deviation.mul_(deviation), alpha=1 / pixels)
+    return means, variances
 
 
 def fill_border_(padded: Tensor, pad: int, mode: str) -> Tensor:
@@ -112,11 +109,11 @@ def fill_border_(padded: Tensor, pad: int, mode: str) -> Tensor:
 def norm_act(x: Tensor, norm: Optional[tuple[Tensor, Tensor, float]], slope: Optional[float], pad: int = 0, mode: str = "constant") -> Tensor:
     """activation(affine instance norm(``x``)), written with a ``pad``-pixel border in padding ``mode``.
 
-    ``x`` (channels_last, consumed: it is overwritten) comes straight from a convolution. The
-    normalised values are written once, into the interior of the padded buffer the next
-    convolution reads, so padding costs no extra pass over the map. ``norm`` None: no
-    normalisation (batch norm folded into the convolution); ``slope`` None: no activation,
-    0: ReLU, else leaky ReLU.
+    ``x`` is a channels_last map; without padding the result overwrites it. The normalised
+    values are written once, into the interior of the padded buffer the next convolution
+    reads, so padding costs no extra pass over the map. ``norm`` None: no normalisation
+    (batch norm folded into the convolution); ``slope`` None: no activation, 0: ReLU, else
+    leaky ReLU.
     """
     if pad:
         n, c, h, w = x.shape
@@ -126,8 +123,10 @@ def norm_act(x: Tensor, norm: Optional[tuple[Tensor, Tensor, float]], slope: Opt
         out = target = x
     if norm is not None:
         weight, bias, eps = norm
-        scale = (weight.to(x.dtype) * torch.rsqrt(centre_(x) + eps)).view(*x.shape[:2], 1, 1)
-        torch.addcmul(bias.to(x.dtype).view(1, -1, 1, 1), x, scale, out=target)
+        mean, variance = instance_stats(x)
+        scale = weight.to(x.dtype) * torch.rsqrt(variance + eps)
+        shift = bias.to(x.dtype) - mean * scale
+        torch.addcmul(shift.view(*x.shape[:2], 1, 1), x, scale.view(*x.shape[:2], 1, 1), out=target)
     elif pad:
         target.copy_(x)
     if slope is not None:
@@ -208,8 +207,8 @@ class _FastJoin:
     def _normalised(self, index: int, x: Tensor, mode: str) -> Tensor:
         """The join's norm of ``x`` with one pixel of ``mode`` padding (``x`` itself is kept)."""
         norm = self.norms[index]
-        if isinstance(norm, nn.InstanceNorm2d):  # centre_ works in place: give it a copy
-            return norm_act(x.clone(memory_format=torch.channels_last), _norm_tuple(norm), None, 1, mode)
+        if isinstance(norm, nn.InstanceNorm2d):  # with padding, norm_act writes a new buffer
+            return norm_act(x, _norm_tuple(norm), None, 1, mode)
         return norm_act(norm(x).contiguous(memory_format=torch.channels_last), None, None, 1, mode)
 
     def __call__(self, coarse: Tensor, fine: Tensor) -> Tensor:
