@@ -28,7 +28,9 @@ for every padding mode and both norms).
 from __future__ import annotations
 
 import copy
-from typing import Optional
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +81,82 @@ def instance_stats(x: Tensor) -> tuple[Tensor, Tensor]:
     return means, variances
 
 
+class SharedStatistics:
+    """Instance-norm statistics pooled over the tiles of one photo, then used by every tile.
+
+    Why: instance norm normalises each map by its own statistics, so a tile normalised alone
+    is stretched to the contrast of a whole photo and the style's strength changes from tile to
+    tile. Tiles run under :meth:`recording` add, for every normalisation layer in call order,
+    their pixel-weighted means and variances to a pool; :meth:`pool` closes a round; tiles run
+    under :meth:`sharing` are normalised with the pooled statistics, as an untiled pass uses one
+    set for the whole photo. A later recording round normalises with the previous round's pool,
+    so it measures each layer under the shared statistics of the layers before it.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[int, tuple[float, Tensor, Tensor]] = {}  # per layer: pixels, mean, sum of squared deviations
+        self._pooled: Optional[dict[int, tuple[Tensor, Tensor]]] = None
+        self._recording = False
+        self._index = 0
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Within: one forward pass (one tile), whose statistics are added to this round's pool."""
+        with self._active(recording=True):
+            yield
+
+    def pool(self) -> None:
+        """Close a recording round: its pooled statistics normalise what runs next."""
+        if not self._sums:
+            raise RuntimeError("record at least one tile before pooling statistics")
+        self._pooled = {index: (mean, squares / pixels) for index, (pixels, mean, squares) in self._sums.items()}
+        self._sums = {}
+
+    @contextmanager
+    def sharing(self) -> Iterator[None]:
+        """Within: one forward pass (one tile) normalised with the pooled statistics."""
+        if self._pooled is None:
+            raise RuntimeError("record and pool statistics before sharing them")
+        with self._active(recording=False):
+            yield
+
+    @contextmanager
+    def _active(self, recording: bool) -> Iterator[None]:
+        self._index, self._recording = 0, recording
+        token = _SHARED.set(self)
+        try:
+            yield
+        finally:
+            _SHARED.reset(token)
+
+    def _merge(self, index: int, pixels: int, means: Tensor, variances: Tensor) -> None:
+        """Add images' statistics to layer ``index``'s pool (Chan et al.'s pairwise update: no cancellation)."""
+        for mean, variance in zip(means.double(), variances.double()):
+            if index not in self._sums:
+                self._sums[index] = (float(pixels), mean, variance * pixels)
+                continue
+            total, pooled_mean, squares = self._sums[index]
+            delta = mean - pooled_mean
+            merged = total + pixels
+            self._sums[index] = (merged, pooled_mean + delta * (pixels / merged),
+                                 squares + variance * pixels + delta * delta * (total * pixels / merged))
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The (mean, variance) with which normalisation layer number ``self._index`` normalises ``x``."""
+        index, self._index = self._index, self._index + 1
+        if self._recording:
+            mean, variance = instance_stats(x)
+            self._merge(index, x.shape[2] * x.shape[3], mean, variance)
+            if self._pooled is None:
+                return mean, variance
+        assert self._pooled is not None
+        mean, variance = self._pooled[index]
+        return mean.to(x.dtype).expand(len(x), -1), variance.to(x.dtype).expand(len(x), -1)
+
+
+_SHARED: ContextVar[Optional[SharedStatistics]] = ContextVar("texturenet_shared_statistics", default=None)
+
+
 def fill_border_(padded: Tensor, pad: int, mode: str) -> Tensor:
     """Fill the ``pad``-pixel border of ``padded`` from its interior, as F.pad(interior, mode) would."""
     if not pad:
@@ -123,7 +201,8 @@ def norm_act(x: Tensor, norm: Optional[tuple[Tensor, Tensor, float]], slope: Opt
         out = target = x
     if norm is not None:
         weight, bias, eps = norm
-        mean, variance = instance_stats(x)
+        shared = _SHARED.get()
+        mean, variance = shared(x) if shared is not None else instance_stats(x)
         scale = weight.to(x.dtype) * torch.rsqrt(variance + eps)
         shift = bias.to(x.dtype) - mean * scale
         torch.addcmul(shift.view(*x.shape[:2], 1, 1), x, scale.view(*x.shape[:2], 1, 1), out=target)
@@ -250,11 +329,28 @@ class FastGenerator(PyramidGenerator):
         return super().train(False)
 
     def _pyramid(self, inputs: list[Optional[Tensor]]) -> Tensor:
+        return self.finish(self.context(inputs, 0), inputs, 0)
+
+    def context(self, inputs: list[Optional[Tensor]], level: int) -> Tensor:
+        """The coarse part of the pyramid: scales K-1 down to ``level``; returns scale ``level``'s map.
+
+        ``inputs[k]`` is scale k's input (pooled photo and noise); only scales >= ``level`` are
+        read. Tiling runs this once on the whole photo, so that every tile sees the same coarse
+        scales as an untiled pass would (``texturenet.tiling``).
+        """
         with torch.no_grad():
-            x = self._branch(-1, inputs[-1])
-            for i, k in enumerate(range(self.config.scales - 2, -1, -1)):
-                x = self._joins[i](x, self._branch(k, inputs[k]))
+            return self._descend(self._branch(-1, inputs[-1]), inputs, self.config.scales - 2, level)
+
+    def finish(self, context: Tensor, inputs: list[Optional[Tensor]], level: int) -> Tensor:
+        """The fine part: joins scales ``level - 1`` down to 0 onto ``context`` (from :meth:`context`), then RGB."""
+        with torch.no_grad():
+            x = self._descend(context, inputs, level - 1, 0)
             return F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
+
+    def _descend(self, x: Tensor, inputs: list[Optional[Tensor]], top: int, bottom: int) -> Tensor:
+        for k in range(top, bottom - 1, -1):  # joins[i] merges scale K-2-i
+            x = self._joins[self.config.scales - 2 - k](x, self._branch(k, inputs[k]))
+        return x
 
     def _branch(self, k: int, x: Tensor) -> Tensor:
         layers = self._branches[k]

@@ -141,12 +141,17 @@ class PyramidGenerator(nn.Module):
         for k in range(self.config.scales):
             if k:
                 scaled = F.avg_pool2d(scaled, 2)
-            n, _, h, w = scaled.shape
-            noise = self._noise(1 if shared_noise else n, h, w, noise_factor, image.device, generator, dtype=image.dtype)
-            if noise is not None and shared_noise:
-                noise = noise.expand(n, -1, -1, -1)
-            inputs.append(torch.cat([scaled, noise], dim=1) if noise is not None else scaled)
+            inputs.append(self.scale_input(scaled, noise_factor, generator, shared_noise))
         return self._pyramid(inputs)[..., :height, :width]
+
+    def scale_input(self, scaled: Tensor, noise_factor: float = 1.0, generator: Optional[torch.Generator] = None,
+                    shared_noise: bool = False) -> Tensor:
+        """One scale's input: the pooled photo (N, 3, h, w) with fresh noise channels appended."""
+        n, _, h, w = scaled.shape
+        noise = self._noise(1 if shared_noise else n, h, w, noise_factor, scaled.device, generator, dtype=scaled.dtype)
+        if noise is None:
+            return scaled
+        return torch.cat([scaled, noise.expand(n, -1, -1, -1) if shared_noise else noise], dim=1)
 
     def _noise(
         self,

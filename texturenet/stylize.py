@@ -24,7 +24,7 @@ from .checkpoint import load_generator
 from .data import find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError
 from .fast import fast_generator
-from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_tiled
+from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_with_context
 
 
 class Stylizer:
@@ -77,10 +77,9 @@ class Stylizer:
         """
         height, width = image.shape[:2]
         if self.tiles(height, width, tile):
-            noise = self._noise(seed)
-            run = lambda window: self.fast(window.to(self.device), noise_factor=noise_factor, generator=noise)  # noqa: E731
+            tile = tile or AUTO_TILE
             with torch.inference_mode():
-                return stylize_tiled(run, image, tile or AUTO_TILE, overlap=(tile or AUTO_TILE) // 8)
+                return stylize_with_context(self.fast, image, tile, tile // 8, noise_factor, self._noise(seed))
         return self.stylize_batch(image[None], noise_factor, self._noise(seed))[0]
 
     @torch.inference_mode()
