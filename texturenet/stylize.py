@@ -66,7 +66,7 @@ class Stylizer:
         ``shared_noise`` gives every photo the noise field a batch of one would get from
         ``noise``, so batching never changes a picture (and video frames keep a steady texture).
         """
-        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        tensor = torch.from_numpy(np.array(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
         output = self.fast(tensor, noise_factor=noise_factor, generator=noise, shared_noise=shared_noise)
         return output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
 

@@ -59,7 +59,8 @@ def window(image: np.ndarray, y: int, x: int, height: int, width: int) -> Tensor
     rows = reflect_index(image.shape[0], y + height)[y:]
     cols = reflect_index(image.shape[1], x + width)[x:]
     part = image[y:y + height, x:x + width] if y + height <= image.shape[0] and x + width <= image.shape[1] else image[np.ix_(rows, cols)]
-    return torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None].float().div_(255)
+    writable = np.array(part)  # a copy: a PIL-backed array is read-only, which torch warns about
+    return torch.from_numpy(writable).permute(2, 0, 1)[None].float().div_(255)
 
 
 def _window_size(length: int, tile: int, align: int) -> int:
