@@ -35,6 +35,7 @@ from texturenet.data import PhotoDataset, find_images, photo_loader  # noqa: E40
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.generator import PyramidGenerator  # noqa: E402
 from texturenet.losses import PerceptualLoss  # noqa: E402
+from texturenet.trainer import mixed_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Johnson et al. 2016 (Sec. 3 and pytorch/examples fast_neural_style): VGG16, content relu2_2, style relu1_2..relu4_3.
@@ -137,9 +138,8 @@ class TrainStep:
         self.loss = PerceptualLoss(config).to(device, memory_format=self.memory)
         self.loss.set_style(torch.rand(1, 3, 256, 256, device=device))
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
-        bf16 = device.type == "cpu" or torch.cuda.is_bf16_supported()
-        self.amp, self.dtype, self.device = args.amp, torch.bfloat16 if bf16 else torch.float16, device
-        self.scaler = torch.amp.GradScaler(device.type, enabled=args.amp and not bf16)
+        self.amp, self.device = args.amp, device
+        self.dtype, self.scaler = mixed_precision(device, args.amp)
 
     def __call__(self, photos: torch.Tensor) -> None:
         photos = photos.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)

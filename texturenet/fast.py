@@ -86,43 +86,43 @@ class SharedStatistics:
 
     Why: instance norm normalises each map by its own statistics, so a tile normalised alone
     is stretched to the contrast of a whole photo and the style's strength changes from tile to
-    tile. Tiles run under :meth:`recording` add, for every normalisation layer in call order,
-    their pixel-weighted means and variances to a pool; :meth:`pool` closes a round; tiles run
-    under :meth:`sharing` are normalised with the pooled statistics, as an untiled pass uses one
-    set for the whole photo. A later recording round normalises with the previous round's pool,
-    so it measures each layer under the shared statistics of the layers before it.
+    tile. Tiles run under :meth:`recording` (each normalised with its own statistics) add, for
+    every normalisation layer in call order, their pixel-weighted means and variances to a
+    pool; :meth:`pool` closes it; tiles run under :meth:`sharing` are normalised with the pooled
+    statistics, as an untiled pass uses one set for the whole photo. (Recording again under
+    the pooled statistics, to refine deeper layers, made the pictures worse: measured.)
     """
 
     def __init__(self) -> None:
         self._sums: dict[int, tuple[float, Tensor, Tensor]] = {}  # per layer: pixels, mean, sum of squared deviations
         self._pooled: Optional[dict[int, tuple[Tensor, Tensor]]] = None
-        self._recording = False
         self._index = 0
 
     @contextmanager
     def recording(self) -> Iterator[None]:
-        """Within: one forward pass (one tile), whose statistics are added to this round's pool."""
-        with self._active(recording=True):
+        """Within: one forward pass (one tile), whose statistics are added to the pool."""
+        if self._pooled is not None:
+            raise RuntimeError("the statistics are already pooled; record before pooling")
+        with self._active():
             yield
 
     def pool(self) -> None:
-        """Close a recording round: its pooled statistics normalise what runs next."""
+        """Close the recording: the pooled statistics normalise every tile run under :meth:`sharing`."""
         if not self._sums:
             raise RuntimeError("record at least one tile before pooling statistics")
         self._pooled = {index: (mean, squares / pixels) for index, (pixels, mean, squares) in self._sums.items()}
-        self._sums = {}
 
     @contextmanager
     def sharing(self) -> Iterator[None]:
         """Within: one forward pass (one tile) normalised with the pooled statistics."""
         if self._pooled is None:
             raise RuntimeError("record and pool statistics before sharing them")
-        with self._active(recording=False):
+        with self._active():
             yield
 
     @contextmanager
-    def _active(self, recording: bool) -> Iterator[None]:
-        self._index, self._recording = 0, recording
+    def _active(self) -> Iterator[None]:
+        self._index = 0
         token = _SHARED.set(self)
         try:
             yield
@@ -144,12 +144,10 @@ class SharedStatistics:
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The (mean, variance) with which normalisation layer number ``self._index`` normalises ``x``."""
         index, self._index = self._index, self._index + 1
-        if self._recording:
+        if self._pooled is None:  # recording
             mean, variance = instance_stats(x)
             self._merge(index, x.shape[2] * x.shape[3], mean, variance)
-            if self._pooled is None:
-                return mean, variance
-        assert self._pooled is not None
+            return mean, variance
         mean, variance = self._pooled[index]
         return mean.to(x.dtype).expand(len(x), -1), variance.to(x.dtype).expand(len(x), -1)
 
@@ -217,6 +215,11 @@ def _pad_mode(padding: str) -> str:
     return "constant" if padding == "zeros" else padding
 
 
+def _norm_tuple(norm: nn.Module) -> Optional[tuple[Tensor, Tensor, float]]:
+    """An instance norm as (weight, bias, eps) for :func:`norm_act`; None for other norms."""
+    return (norm.weight.detach(), norm.bias.detach(), norm.eps) if isinstance(norm, nn.InstanceNorm2d) else None
+
+
 class _Layer:
     """conv -> (instance norm | folded batch norm) -> activation, as plain tensors."""
 
@@ -228,7 +231,7 @@ class _Layer:
             weight = weight * scale.view(-1, 1, 1, 1)
             bias = (bias - norm.running_mean) * scale + norm.bias.detach()
         else:
-            self.norm = (norm.weight.detach(), norm.bias.detach(), norm.eps)
+            self.norm = _norm_tuple(norm)
         self.weight, self.bias = weight.contiguous(memory_format=torch.channels_last), bias
         self.pad = conv.kernel_size[0] // 2
         self.mode = _pad_mode(padding)
@@ -261,10 +264,6 @@ def _run(layers: list[_Layer], padded: Tensor, pad_out: int = 0) -> Tensor:
     return padded
 
 
-def _norm_tuple(norm: nn.Module) -> Optional[tuple[Tensor, Tensor, float]]:
-    return (norm.weight.detach(), norm.bias.detach(), norm.eps) if isinstance(norm, nn.InstanceNorm2d) else None
-
-
 class _FastJoin:
     """A :class:`JoinBlock` computed without upsampling copies or concatenation (see module docstring)."""
 
@@ -280,15 +279,15 @@ class _FastJoin:
         self.weight_coarse = torch.cat(phases).contiguous(memory_format=torch.channels_last)
         self.out_channels = weight.shape[0]
         self.coarse_mode = _COARSE_PADDING[padding]
-        self.norms = (join.norm_coarse, join.norm_fine)
+        self.norms = [(norm, _norm_tuple(norm)) for norm in (join.norm_coarse, join.norm_fine)]
         self.join = join
 
     def _normalised(self, index: int, x: Tensor, mode: str) -> Tensor:
         """The join's norm of ``x`` with one pixel of ``mode`` padding (``x`` itself is kept)."""
-        norm = self.norms[index]
-        if isinstance(norm, nn.InstanceNorm2d):  # with padding, norm_act writes a new buffer
-            return norm_act(x, _norm_tuple(norm), None, 1, mode)
-        return norm_act(norm(x).contiguous(memory_format=torch.channels_last), None, None, 1, mode)
+        module, instance = self.norms[index]
+        if instance is not None:  # with padding, norm_act writes a new buffer
+            return norm_act(x, instance, None, 1, mode)
+        return norm_act(module(x).contiguous(memory_format=torch.channels_last), None, None, 1, mode)
 
     def __call__(self, coarse: Tensor, fine: Tensor) -> Tensor:
         n, _, h, w = coarse.shape

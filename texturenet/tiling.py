@@ -14,7 +14,7 @@ scales once for the whole photo and pools the fine scales' statistics over the t
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -22,10 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .fast import SharedStatistics
-
-if TYPE_CHECKING:
-    from .fast import FastGenerator
+from .fast import FastGenerator, SharedStatistics
 
 AUTO_TILE_PIXELS = 2048 * 2048
 """Images with more pixels than this are tiled automatically (a 2048x2048 pass peaks near 2 GB on CPU)."""
@@ -142,12 +139,10 @@ CONTEXT_PIXELS = 1024 * 1024
 """The whole photo's coarse scales run at the finest scale whose maps have at most this many pixels."""
 STATISTICS_TILES = 16
 """Tiles, spread evenly, whose fine-scale statistics are pooled (a stable estimate at a small extra cost)."""
-STATISTICS_ROUNDS = 1
-"""Recording rounds over those tiles; from the second on, each layer is measured under shared earlier layers."""
 
 
 def stylize_with_context(
-    fast: "FastGenerator",
+    fast: FastGenerator,
     image: np.ndarray,
     tile: int,
     overlap: int,
@@ -199,11 +194,10 @@ def stylize_with_context(
     statistics = SharedStatistics()  # the fine scales' normalisation, pooled over a sample of the tiles
     th, tw = _window_size(height, tile, factor), _window_size(width, tile, factor)
     corners = [(y, x) for y in tile_starts(height, tile, overlap, factor) for x in tile_starts(width, tile, overlap, factor)]
-    for _ in range(STATISTICS_ROUNDS):
-        for y, x in corners[::max(1, -(-len(corners) // STATISTICS_TILES))]:
-            with statistics.recording():
-                run(window(image, y, x, th, tw), y, x)
-        statistics.pool()
+    for y, x in corners[::max(1, -(-len(corners) // STATISTICS_TILES))]:
+        with statistics.recording():
+            run(window(image, y, x, th, tw), y, x)
+    statistics.pool()
 
     def shared(window: Tensor, y: int, x: int) -> Tensor:
         with statistics.sharing():

@@ -59,6 +59,16 @@ def newest_checkpoint(folder: Path, name: str) -> Path:
     return best[1]
 
 
+def mixed_precision(device: torch.device, amp: bool) -> tuple[torch.dtype, torch.amp.GradScaler]:
+    """--amp's autocast dtype and gradient scaler on ``device`` (the scaler is a no-op unless needed).
+
+    bfloat16 keeps float32's range, so it needs no loss scaling; GPUs without it get float16
+    with a GradScaler.
+    """
+    bf16 = device.type == "cpu" or torch.cuda.is_bf16_supported()
+    return (torch.bfloat16 if bf16 else torch.float16), torch.amp.GradScaler(device.type, enabled=amp and not bf16)
+
+
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -189,10 +199,7 @@ class Trainer:
             loss.to(memory_format=torch.channels_last)
         if config.compile:
             loss.network = torch.compile(loss.network)
-        # bfloat16 keeps float32's range (no loss scaling); float16 on GPUs without it needs the scaler.
-        bf16 = self.device.type == "cpu" or torch.cuda.is_bf16_supported()
-        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp and not bf16)
+        self.amp_dtype, self.scaler = mixed_precision(self.device, config.amp)
 
     def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
         config = self.config
