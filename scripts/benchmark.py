@@ -6,7 +6,7 @@ profile of the plain and fast generators). Figures are medians of interleaved re
 (ours, baseline, ours, ...) so that load from other processes hits both alike; the ratios
 measured in the same run are what to compare across machines. Never a timed test.
 
-Example: python scripts/benchmark.py --sizes 256,512,1024,2048,3840x2160 --train_sizes 128,256 --huge 8000
+Example: python scripts/benchmark.py --sizes 256,512,1024,2048,3840x2160 --train_sizes 128,256 --huge 8000 --tiling 2048
 """
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ from tqdm import tqdm  # noqa: E402
 
 from texturenet.baseline import JohnsonNet  # noqa: E402
 from texturenet.checkpoint import make_checkpoint, save_atomic  # noqa: E402
-from texturenet.config import GeneratorConfig, LossConfig  # noqa: E402
+from texturenet.config import AMP_DTYPES, GeneratorConfig, LossConfig  # noqa: E402
 from texturenet.data import PhotoDataset, find_images, photo_loader  # noqa: E402
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.generator import PyramidGenerator  # noqa: E402
 from texturenet.losses import PerceptualLoss  # noqa: E402
+from texturenet.stylize import Stylizer  # noqa: E402
 from texturenet.trainer import mixed_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--loader_steps", type=int, default=6, help="Training steps fed by the real data loader (0: skip) (default: 6).")
     parser.add_argument("--huge", type=int, default=0,
                         help="Also stylise an NxN photo with scripts/stylize.py (automatic tiling) and report its peak memory (default: 0, skip).")
+    parser.add_argument("--tiling", type=int, default=0,
+                        help="Also stylise an NxN photo untiled and in 512-pixel tiles: the cost of tiling, and how far apart the two are (default: 0, skip).")
     parser.add_argument("--cuda", action="store_true", help="Benchmark on the GPU (default: CPU).")
     parser.add_argument("--amp", action="store_true", help="Training steps under autocast (bfloat16, or float16 with loss scaling) (default: off).")
+    parser.add_argument("--amp_dtype", choices=AMP_DTYPES, default="auto",
+                        help="--amp's type: bfloat16 where supported, else float16 (auto), or the one given (default: auto).")
     parser.add_argument("--channels_last", action="store_true", help="Training in channels_last memory order (default: off).")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks.json", help="JSON output (default: benchmarks.json).")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md", help="Markdown report (default: BENCHMARKS.md).")
@@ -139,7 +144,7 @@ class TrainStep:
         self.loss.set_style(torch.rand(1, 3, 256, 256, device=device))
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         self.amp, self.device = args.amp, device
-        self.dtype, self.scaler = mixed_precision(device, args.amp)
+        self.dtype, self.scaler = mixed_precision(device, args.amp, args.amp_dtype)
 
     def __call__(self, photos: torch.Tensor) -> None:
         photos = photos.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)
@@ -204,13 +209,19 @@ def training_with_loader(args: argparse.Namespace, device: torch.device, trainin
             {"what": "bottleneck", "size": size, "images_per_s": "loader" if loader_rate < alone else "training step"}]
 
 
+def _model_and_photo(folder: Path, size: int) -> tuple[Path, Path]:
+    """A random-weight generator checkpoint and a smooth size x size JPEG photo in ``folder`` (speed does not depend on either)."""
+    photo, model = folder / "photo.jpg", folder / "model.pth"
+    save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig()), "benchmark", 0), model)
+    small = np.random.default_rng(0).integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((size, size), Image.BICUBIC).save(photo, quality=90)
+    return model, photo
+
+
 def huge(size: int) -> dict:
     """Stylise a size x size photo with scripts/stylize.py (automatic tiling) in a child process; its peak RSS."""
     with tempfile.TemporaryDirectory() as folder:
-        photo, model = Path(folder) / "huge.jpg", Path(folder) / "model.pth"
-        save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig()), "huge", 0), model)
-        small = np.random.default_rng(0).integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(photo, quality=90)
+        model, photo = _model_and_photo(Path(folder), size)
         # A fresh interpreter measures only the stylising process (getrusage of its one child).
         probe = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
                  "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
@@ -219,6 +230,22 @@ def huge(size: int) -> dict:
                    "--input", str(photo), "--output", str(Path(folder) / "out.jpg")]
         seconds, peak_kb = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
     return {"width": size, "height": size, "seconds": float(seconds), "peak_rss_mb": int(peak_kb) / 1024}
+
+
+def tiling_cost(size: int, tile: int = 512) -> dict:
+    """What tiling costs on a size x size photo: untiled and tiled time (noise factor 0), and how far apart they are."""
+    with tempfile.TemporaryDirectory() as folder:
+        model, photo = _model_and_photo(Path(folder), size)
+        stylizer = Stylizer(model, torch.device("cpu"))
+        image = np.asarray(Image.open(photo).convert("RGB"))
+        times, outputs = {}, {}
+        for name, tiles in (("untiled", 0), ("tiled", tile)):
+            start = time.perf_counter()
+            outputs[name] = stylizer.stylize_array(image, noise_factor=0, tile=tiles).astype(int)
+            times[name] = time.perf_counter() - start
+    difference = np.abs(outputs["tiled"] - outputs["untiled"])
+    return {"width": size, "height": size, "tile": tile, "untiled_s": times["untiled"], "tiled_s": times["tiled"],
+            "ratio": times["tiled"] / times["untiled"], "mean_difference": float(difference.mean()), "max_difference": int(difference.max())}
 
 
 def loader_throughput(size: int = 256, count: int = 48) -> list[dict]:
@@ -303,9 +330,10 @@ def main() -> None:
     report["training_speedup"] = ratios(report["training"], "ms_per_iteration", "pyramid+vgg19", "johnson+vgg16", ("size",))
     report["training_with_loader"] = training_with_loader(args, device, report["training"]) if args.loader_steps else []
     report["huge"] = [huge(args.huge)] if args.huge else []
+    report["tiling"] = [tiling_cost(args.tiling)] if args.tiling else []
     report["profile"] = profile(args.profile_size, device) if args.profile_size else {}
     args.json.write_text(json.dumps(report, indent=1))
-    precision = ("AMP" if args.amp else "fp32") + (", channels_last" if args.channels_last else "")
+    precision = (f"AMP ({args.amp_dtype})" if args.amp else "fp32") + (", channels_last" if args.channels_last else "")
     sections = [
         ("Inference (batch 1, fp32)", _md_table(report["inference"], ["model", "width", "height", "ms", "megapixels_per_s", "peak_mb"])),
         ("Inference speed-up over Johnson et al. (baseline ms / ours ms)", _md_table(report["inference_speedup"], ["ours", "width", "height", "speedup"])),
@@ -317,6 +345,8 @@ def main() -> None:
         ("Data loading: decode + resize + crop on one core", _md_table(report["loader"], ["decoder", "size", "images_per_s"])),
         ("Huge photo: scripts/stylize.py with automatic tiling (peak RSS of the whole process)",
          _md_table(report["huge"], ["width", "height", "seconds", "peak_rss_mb"])),
+        ("Tiling: untiled against tiled, noise factor 0 (differences in grey levels of 255)",
+         _md_table(report["tiling"], ["width", "height", "tile", "untiled_s", "tiled_s", "ratio", "mean_difference", "max_difference"])),
     ]
     text = "\n\n".join(f"## {title}\n\n{table}" for title, table in sections)
     print(text)

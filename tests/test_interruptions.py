@@ -1,8 +1,8 @@
 """A real training subprocess killed (-9), terminated and interrupted at different moments.
 
 After every kill each ``*.pth`` on disk loads (atomic writes: no half-written checkpoint ever
-has a checkpoint's name), and ``--resume auto`` carries on; the run that was stopped four times
-ends with exactly the weights of an uninterrupted run. Costly: 126 s measured on 2 heavily
+has a checkpoint's name), and ``--resume auto`` carries on, clearing what an interrupted save left;
+the run that was stopped four times ends with exactly the weights of an uninterrupted run. Costly: 126 s measured on 2 heavily
 loaded shared cores (six short training runs).
 """
 from __future__ import annotations
@@ -89,10 +89,15 @@ def test_killed_terminated_interrupted_then_resumed_matches_uninterrupted(tmp_pa
         assert "Traceback" not in log
         reached = stopped
 
-    # 5. --resume auto to the end.
+    # 5. --resume auto to the end. What a kill -9 in mid-save leaves (planted, so that it is there for sure) is
+    # cleared at the start; another run's temporary file in the same folder is not touched.
+    (folder / ".style_iter3.pth.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    (folder / ".other.pth.s4v1ng.tmp").write_bytes(b"another run, saving now")
     process = _start(folder, "--resume", "auto")
     assert process.wait(timeout=300) == 0
     assert load_checkpoint(folder / "style.pth")["iteration"] == ITERATIONS
+    assert sorted(name for name in os.listdir(folder) if name.endswith(".tmp")) == [".other.pth.s4v1ng.tmp"]
+    assert "removed 1 temporary file(s) that an interrupted save left" in (tmp_path / "run.log").read_text()
 
     straight = tmp_path / "straight"
     assert _start(straight).wait(timeout=300) == 0

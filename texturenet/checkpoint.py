@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -57,6 +58,20 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
                 "free some space (or choose another --checkpoint_dir) and continue with --resume auto"
             ) from None
         raise
+
+
+def remove_stale_temporaries(folder: Path, name: str) -> int:
+    """Delete the temporary files that interrupted saves of run ``name`` left in ``folder``; returns how many.
+
+    :func:`save_atomic` removes its temporary file on every error it sees, but a ``kill -9`` or a
+    power cut in the middle of a write leaves it behind. Only this run's names are touched
+    (another run may be saving into the same folder at this moment).
+    """
+    pattern = re.compile(rf"\.{re.escape(name)}(_iter\d+)?\.pth\..+\.tmp")
+    stale = [path for path in folder.iterdir() if pattern.fullmatch(path.name)] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def check_writable(folder: Path) -> None:

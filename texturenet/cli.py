@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
+from .config import (ACTIVATIONS, AMP_DTYPES, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
                      VideoSettings, field_doc)
 from .errors import TexturenetError
 
@@ -94,6 +94,7 @@ def train_parser() -> argparse.ArgumentParser:
     speed = parser.add_argument_group("speed (see BENCHMARKS.md)")
     for name in ("amp", "channels_last", "compile"):
         speed.add_argument(f"--{name}", action="store_true", help=field_doc(TrainConfig, name) + " (default: off)")
+    _add(speed, TrainConfig, "amp_dtype", choices=AMP_DTYPES)
 
     viz = parser.add_argument_group("live monitor (Visdom, see docs/MONITORING.md)")
     viz.add_argument("--viz", action="store_true", help=field_doc(TrainConfig, "viz") + " (default: off)")

@@ -17,6 +17,7 @@ ACTIVATIONS = ("leaky_relu", "relu")
 PADDINGS = ("reflect", "circular", "replicate", "zeros")
 LOSS_NETS = ("vgg19", "vgg16")
 VIDEO_NOISE = ("fixed", "fresh")
+AMP_DTYPES = ("auto", "bfloat16", "float16")
 
 
 @dataclass
@@ -152,6 +153,8 @@ class TrainConfig:
     """Train on the GPU; an error if CUDA is not available."""
     amp: bool = False
     """Mixed precision: bfloat16 autocast where the device supports it, else float16 with loss scaling; Grams and losses stay float32."""
+    amp_dtype: str = "auto"
+    """--amp's autocast type: auto (bfloat16 where supported, else float16), bfloat16, or float16 (with a GradScaler's loss scaling)."""
     channels_last: bool = False
     """channels_last memory order for images, activations and weights (what cuDNN tensor cores and oneDNN prefer)."""
     compile: bool = False
@@ -180,6 +183,8 @@ class TrainConfig:
         for name in ("workers", "save_every", "val_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be one of {', '.join(AMP_DTYPES)}, got {self.amp_dtype!r}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be at least 1, got {self.log_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1):

@@ -30,11 +30,12 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from .generator import ConvBlock, JoinBlock, PyramidGenerator
 
@@ -81,42 +82,67 @@ def instance_stats(x: Tensor) -> tuple[Tensor, Tensor]:
     return means, variances
 
 
-class SharedStatistics:
-    """Instance-norm statistics pooled over the tiles of one photo, then used by every tile.
+class _LayerGathered(Exception):
+    """Ends a gathering pass once the layer of the round has its statistics: the rest is not needed."""
 
-    Why: instance norm normalises each map by its own statistics, so a tile normalised alone
-    is stretched to the contrast of a whole photo and the style's strength changes from tile to
-    tile. Tiles run under :meth:`recording` (each normalised with its own statistics) add, for
-    every normalisation layer in call order, their pixel-weighted means and variances to a
-    pool; :meth:`pool` closes it; tiles run under :meth:`sharing` are normalised with the pooled
-    statistics, as an untiled pass uses one set for the whole photo. (Recording again under
-    the pooled statistics, to refine deeper layers, made the pictures worse: measured.)
+
+class SharedStatistics:
+    """Instance-norm statistics of a whole photo, gathered over its tiles, then used by every tile.
+
+    Why: instance norm (Ulyanov, Vedaldi & Lempitsky 2017, Eq. 2) normalises a map by the
+    statistics of the whole image; a tile normalised by its own is stretched to the contrast of
+    a whole photo, so style strength and colour change from tile to tile.
+
+    How (:meth:`gather`): layer j's statistics depend on how layers < j were normalised, so
+    they are gathered in rounds, one layer a round. Round j runs each tile up to layer j
+    (layers < j normalised with what earlier rounds pooled), adds the statistics of layer j's
+    map over the tile's *core* (its share of a partition of the photo into disjoint
+    rectangles) and stops the pass there. The cores cover the photo once, so the pooled
+    statistics are the untiled pass's own, up to float rounding. Tiles run under
+    :meth:`sharing` are then normalised with them, layer by layer in call order, as an untiled
+    pass normalises the whole photo with one set. (One round for all layers, each recorded
+    under the tiles' own statistics for the layers before it, left a visible colour shift.)
     """
 
     def __init__(self) -> None:
-        self._sums: dict[int, tuple[float, Tensor, Tensor]] = {}  # per layer: pixels, mean, sum of squared deviations
-        self._pooled: Optional[dict[int, tuple[Tensor, Tensor]]] = None
+        self._pooled: list[tuple[Tensor, Tensor]] = []  # per layer in call order: mean, variance (float64)
+        self._sums: Optional[tuple[float, Tensor, Tensor]] = None  # the round's pixels, mean, sum of squared deviations
+        self._complete = False
         self._index = 0
+        self._window = (1, 1)
+        self._core = (0, 1, 0, 1)
 
-    @contextmanager
-    def recording(self) -> Iterator[None]:
-        """Within: one forward pass (one tile), whose statistics are added to the pool."""
-        if self._pooled is not None:
-            raise RuntimeError("the statistics are already pooled; record before pooling")
-        with self._active():
-            yield
+    def gather(self, passes: Sequence[tuple[Callable[[], object], tuple[int, int], tuple[int, int, int, int]]],
+               layers: int, progress: bool = True) -> None:
+        """Pool ``layers`` layers' statistics over ``passes``: (run one tile, its window's (height, width), its core).
 
-    def pool(self) -> None:
-        """Close the recording: the pooled statistics normalise every tile run under :meth:`sharing`."""
-        if not self._sums:
-            raise RuntimeError("record at least one tile before pooling statistics")
-        self._pooled = {index: (mean, squares / pixels) for index, (pixels, mean, squares) in self._sums.items()}
+        A core is (top, bottom, left, right) in the window's pixels; the cores of all the passes
+        should be disjoint, and the tiles' starts and cores multiples of every map's
+        downsampling factor. ``layers`` is the number of instance norms a pass applies
+        (:meth:`FastGenerator.instance_norms`).
+        """
+        if self._complete:
+            raise RuntimeError("the statistics are already gathered")
+        with tqdm(total=layers * len(passes), desc="tile statistics", unit="pass", disable=not progress) as bar:
+            for _ in range(layers):
+                self._sums = None
+                for run, self._window, self._core in passes:
+                    try:
+                        with self._active():
+                            run()
+                    except _LayerGathered:
+                        bar.update()
+                        continue
+                    raise RuntimeError(f"a tile pass applied only {len(self._pooled)} instance norms, not {layers}")
+                pixels, mean, squares = self._sums
+                self._pooled.append((mean, squares / pixels))
+        self._complete = True
 
     @contextmanager
     def sharing(self) -> Iterator[None]:
-        """Within: one forward pass (one tile) normalised with the pooled statistics."""
-        if self._pooled is None:
-            raise RuntimeError("record and pool statistics before sharing them")
+        """Within: one forward pass (one tile) normalised with the gathered statistics."""
+        if not self._complete:
+            raise RuntimeError("gather statistics before sharing them")
         with self._active():
             yield
 
@@ -129,27 +155,41 @@ class SharedStatistics:
         finally:
             _SHARED.reset(token)
 
-    def _merge(self, index: int, pixels: int, means: Tensor, variances: Tensor) -> None:
-        """Add images' statistics to layer ``index``'s pool (Chan et al.'s pairwise update: no cancellation)."""
-        for mean, variance in zip(means.double(), variances.double()):
-            if index not in self._sums:
-                self._sums[index] = (float(pixels), mean, variance * pixels)
-                continue
-            total, pooled_mean, squares = self._sums[index]
-            delta = mean - pooled_mean
-            merged = total + pixels
-            self._sums[index] = (merged, pooled_mean + delta * (pixels / merged),
-                                 squares + variance * pixels + delta * delta * (total * pixels / merged))
+    def _core_of(self, x: Tensor) -> Tensor:
+        """The part of map ``x`` (of the current window, downsampled by some factor) inside the tile's core."""
+        (height, width), (top, bottom, left, right) = self._window, self._core
+        fy, fx = height // x.shape[2], width // x.shape[3]
+        if (fy * x.shape[2], fx * x.shape[3]) != (height, width) or any(v % f for v, f in
+                                                                        ((top, fy), (bottom, fy), (left, fx), (right, fx))):
+            raise ValueError(f"tile core {self._core} does not align with a {tuple(x.shape[2:])} map of a {self._window} window")
+        return x[..., top // fy:bottom // fy, left // fx:right // fx].contiguous(memory_format=torch.channels_last)
+
+    def _add(self, x: Tensor) -> None:
+        """Add the core's statistics to the round's (Chan et al.'s pairwise update: no cancellation)."""
+        core = self._core_of(x)
+        pixels = core.shape[0] * core.shape[2] * core.shape[3]
+        if not pixels:
+            return
+        means, variances = instance_stats(core)
+        mean, variance = means.double().mean(0), (variances.double() + (means.double() - means.double().mean(0)) ** 2).mean(0)
+        if self._sums is None:
+            self._sums = (float(pixels), mean, variance * pixels)
+            return
+        total, pooled_mean, squares = self._sums
+        delta, merged = mean - pooled_mean, total + pixels
+        self._sums = (merged, pooled_mean + delta * (pixels / merged),
+                      squares + variance * pixels + delta * delta * (total * pixels / merged))
 
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The (mean, variance) with which normalisation layer number ``self._index`` normalises ``x``."""
+        """The (mean, variance) with which instance norm number ``self._index`` of this pass normalises ``x``."""
         index, self._index = self._index, self._index + 1
-        if self._pooled is None:  # recording
-            mean, variance = instance_stats(x)
-            self._merge(index, x.shape[2] * x.shape[3], mean, variance)
-            return mean, variance
-        mean, variance = self._pooled[index]
-        return mean.to(x.dtype).expand(len(x), -1), variance.to(x.dtype).expand(len(x), -1)
+        if index < len(self._pooled):
+            mean, variance = self._pooled[index]
+            return mean.to(x.dtype).expand(len(x), -1), variance.to(x.dtype).expand(len(x), -1)
+        if self._complete:
+            raise RuntimeError(f"a tile pass applied more than the {len(self._pooled)} instance norms gathered")
+        self._add(x)
+        raise _LayerGathered
 
 
 _SHARED: ContextVar[Optional[SharedStatistics]] = ContextVar("texturenet_shared_statistics", default=None)
@@ -289,13 +329,18 @@ class _FastJoin:
             return norm_act(x, instance, None, 1, mode)
         return norm_act(module(x).contiguous(memory_format=torch.channels_last), None, None, 1, mode)
 
-    def __call__(self, coarse: Tensor, fine: Tensor) -> Tensor:
+    def prepare(self, fine: Tensor) -> tuple[Tensor, Tensor]:
+        """The fine branch and the join's normalisation of it (with the padding its convolution reads), for __call__."""
+        return fine, self._normalised(1, fine, self.layers[0].mode)
+
+    def __call__(self, coarse: Tensor, prepared: tuple[Tensor, Tensor]) -> Tensor:
+        fine, normalised = prepared
         n, _, h, w = coarse.shape
         if fine.shape[-2:] != (2 * h, 2 * w):  # a texture whose size is not a multiple of 2^(K-1)
             return self.join(coarse, fine).contiguous(memory_format=torch.channels_last)
         first = self.layers[0]
         dtype = fine.dtype
-        out = F.conv2d(self._normalised(1, fine, first.mode), self.weight_fine.to(dtype), first.bias.to(dtype))
+        out = F.conv2d(normalised, self.weight_fine.to(dtype), first.bias.to(dtype))
         out = out.contiguous(memory_format=torch.channels_last)
         phases = F.conv2d(self._normalised(0, coarse, self.coarse_mode), self.weight_coarse.to(dtype))
         c = self.out_channels
@@ -340,15 +385,46 @@ class FastGenerator(PyramidGenerator):
         with torch.no_grad():
             return self._descend(self._branch(-1, inputs[-1]), inputs, self.config.scales - 2, level)
 
-    def finish(self, context: Tensor, inputs: list[Optional[Tensor]], level: int) -> Tensor:
+    def finish(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int) -> Tensor:
         """The fine part: joins scales ``level - 1`` down to 0 onto ``context`` (from :meth:`context`), then RGB."""
         with torch.no_grad():
             x = self._descend(context, inputs, level - 1, 0)
             return F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
 
-    def _descend(self, x: Tensor, inputs: list[Optional[Tensor]], top: int, bottom: int) -> Tensor:
-        for k in range(top, bottom - 1, -1):  # joins[i] merges scale K-2-i
-            x = self._joins[self.config.scales - 2 - k](x, self._branch(k, inputs[k]))
+    def instance_norms(self, level: int) -> int:
+        """How many instance norms :meth:`finish` applies below ``level`` (0 for batch norm, folded away)."""
+        count = 0
+        for k in range(level):
+            join = self._joins[self.config.scales - 2 - k]
+            layers = [*self._branches[k], *join.layers]
+            count += sum(layer.norm is not None for layer in layers) + sum(norm is not None for _, norm in join.norms)
+        return count
+
+    def border_reach(self, level: int) -> int:
+        """How far (in full-resolution pixels) a window's own border can change :meth:`finish`'s output.
+
+        A tile's fine scales pad at the window's edges, and its crop of the coarse map is padded
+        there too, where the untiled pass sees real neighbours. With the architecture's 3x3
+        convolutions, the output of the join at scale k reaches D_k = D_{k-1} + 2^(k+1) pixels
+        past the final output (the sub-pixel convolution reads one coarse pixel, the block's two
+        3x3 convolutions one fine pixel each): D_k = 2^(k+2) - 4. The crop at scale ``level``
+        adds one pixel of padding there, 2^level; the fine branches (two 3x3 each) reach less.
+        """
+        return 2 ** (level + 2) - 4 + 2**level
+
+    def _descend(self, x: Tensor, inputs: Sequence[Optional[Tensor]], top: int, bottom: int) -> Tensor:
+        """Join scales ``top`` down to ``bottom`` onto ``x``, the scale ``top + 1`` map.
+
+        Every branch runs (and is normalised for its join) before the first join: a branch
+        depends only on its own scale's input, so a statistics-gathering pass
+        (:class:`SharedStatistics`) that needs only branch statistics stops before the costly
+        joins. The branches are small (8 channels), so keeping them costs little memory.
+        """
+        scales = range(top, bottom - 1, -1)
+        joins = {k: self._joins[self.config.scales - 2 - k] for k in scales}  # joins[i] merges scale K-2-i
+        prepared = {k: joins[k].prepare(self._branch(k, inputs[k])) for k in scales}
+        for k in scales:
+            x = joins[k](x, prepared.pop(k))
         return x
 
     def _branch(self, k: int, x: Tensor) -> Tensor:

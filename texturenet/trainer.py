@@ -23,7 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import check_space, check_writable, load_checkpoint, make_checkpoint, save_atomic
+from .checkpoint import check_space, check_writable, load_checkpoint, make_checkpoint, remove_stale_temporaries, save_atomic
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, setup, teardown
 from .data import PhotoDataset, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
@@ -59,14 +59,17 @@ def newest_checkpoint(folder: Path, name: str) -> Path:
     return best[1]
 
 
-def mixed_precision(device: torch.device, amp: bool) -> tuple[torch.dtype, torch.amp.GradScaler]:
+def mixed_precision(device: torch.device, amp: bool, dtype: str = "auto") -> tuple[torch.dtype, torch.amp.GradScaler]:
     """--amp's autocast dtype and gradient scaler on ``device`` (the scaler is a no-op unless needed).
 
-    bfloat16 keeps float32's range, so it needs no loss scaling; GPUs without it get float16
-    with a GradScaler.
+    bfloat16 keeps float32's range, so it needs no loss scaling; ``dtype`` "auto" takes it where
+    the device has it, and GPUs without it get float16. float16's narrow range would flush
+    small gradients to zero, so it comes with a GradScaler (dynamic loss scaling).
     """
-    bf16 = device.type == "cpu" or torch.cuda.is_bf16_supported()
-    return (torch.bfloat16 if bf16 else torch.float16), torch.amp.GradScaler(device.type, enabled=amp and not bf16)
+    if dtype == "auto":
+        dtype = "bfloat16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "float16"
+    fp16 = dtype == "float16"
+    return (torch.float16 if fp16 else torch.bfloat16), torch.amp.GradScaler(device.type, enabled=amp and fp16)
 
 
 def _file_digest(path: Path) -> str:
@@ -94,6 +97,8 @@ class Trainer:
         self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
+            if stale := remove_stale_temporaries(config.checkpoint_dir, self.name):
+                tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {config.checkpoint_dir}")
         self.resume_from = self._resume_path()
         self.history: list[dict[str, float]] = []
         if config.viz:  # checks the server now, before any model is built; visdom is imported only here
@@ -199,7 +204,7 @@ class Trainer:
             loss.to(memory_format=torch.channels_last)
         if config.compile:
             loss.network = torch.compile(loss.network)
-        self.amp_dtype, self.scaler = mixed_precision(self.device, config.amp)
+        self.amp_dtype, self.scaler = mixed_precision(self.device, config.amp, config.amp_dtype)
 
     def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
         config = self.config
@@ -316,6 +321,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),  # float16 loss scale and growth count; {} when not scaling
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "texture_sha256": _file_digest(Path(self.config.texture)),
@@ -356,6 +362,8 @@ class Trainer:
         generator.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
