@@ -170,8 +170,9 @@ class SharedStatistics:
         pixels = core.shape[0] * core.shape[2] * core.shape[3]
         if not pixels:
             return
-        means, variances = instance_stats(core)
-        mean, variance = means.double().mean(0), (variances.double() + (means.double() - means.double().mean(0)) ** 2).mean(0)
+        means, variances = (t.double() for t in instance_stats(core))
+        mean = means.mean(0)
+        variance = (variances + (means - mean) ** 2).mean(0)  # the batch's images pooled (equal pixel counts)
         if self._sums is None:
             self._sums = (float(pixels), mean, variance * pixels)
             return

@@ -283,7 +283,7 @@ def stylize_with_context(
       of 2^level so that the crops line up, and cover the photo padded as an untiled pass pads it.
     * **The whole photo's statistics** for the fine scales' instance norms, gathered layer by
       layer (:class:`SharedStatistics`) over the tiles' cores, which partition the photo
-      (:meth:`TileLayout.statistics_windows`). This costs about two more passes over the photo.
+      (:meth:`TileLayout.statistics_windows`). This costs two to four more passes over the photo.
     * **Noise that is a function of position** (:func:`positional_noise`), so overlapping tiles
       agree; the coarse scales' noise is drawn once for the whole photo.
     * **Margins**: what a window's own border changes is dropped, so only pixels that the
@@ -316,11 +316,11 @@ def stylize_with_context(
         def scale_input(k: int) -> Tensor:
             if not fast.config.noise_depth:
                 return pooled[k]
-            depth, (height, width) = fast.config.noise_depth, pooled[k].shape[-2:]
+            depth, (h, w) = fast.config.noise_depth, pooled[k].shape[-2:]
             if noise_factor:
-                noise = positional_noise(seed, k, y >> k, x >> k, height, width, depth).to(pooled[k]).mul_(noise_factor)
+                noise = positional_noise(seed, k, y >> k, x >> k, h, w, depth).to(pooled[k]).mul_(noise_factor)
             else:  # no need to draw what is multiplied by 0
-                noise = pooled[k].new_zeros(1, depth, height, width)
+                noise = pooled[k].new_zeros(1, depth, h, w)
             return torch.cat([pooled[k], noise], dim=1)
 
         h, w = window.shape[-2:]
@@ -332,11 +332,11 @@ def stylize_with_context(
 
     passes = [(partial(tile_pass, y, x, height, width), (height, width), core)
               for y, x, height, width, core in layout.statistics_windows()]
-    pooled = SharedStatistics()
-    pooled.gather(passes, fast.instance_norms(level), progress)
+    statistics = SharedStatistics()
+    statistics.gather(passes, fast.instance_norms(level), progress)
 
     def shared(window: Tensor, y: int, x: int) -> Tensor:
-        with pooled.sharing():
+        with statistics.sharing():
             return run(window, y, x)
 
     return stylize_tiled(shared, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
