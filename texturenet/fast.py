@@ -396,7 +396,7 @@ class FastGenerator(PyramidGenerator):
         """How many instance norms :meth:`finish` applies below ``level`` (0 for batch norm, folded away)."""
         count = 0
         for k in range(level):
-            join = self._joins[self.config.scales - 2 - k]
+            join = self._join(k)
             layers = [*self._branches[k], *join.layers]
             count += sum(layer.norm is not None for layer in layers) + sum(norm is not None for _, norm in join.norms)
         return count
@@ -422,11 +422,15 @@ class FastGenerator(PyramidGenerator):
         joins. The branches are small (8 channels), so keeping them costs little memory.
         """
         scales = range(top, bottom - 1, -1)
-        joins = {k: self._joins[self.config.scales - 2 - k] for k in scales}  # joins[i] merges scale K-2-i
+        joins = {k: self._join(k) for k in scales}
         prepared = {k: joins[k].prepare(self._branch(k, inputs[k])) for k in scales}
         for k in scales:
             x = joins[k](x, prepared.pop(k))
         return x
+
+    def _join(self, k: int) -> _FastJoin:
+        """The join that merges scale k into everything coarser (joins[i] merges scale K-2-i)."""
+        return self._joins[self.config.scales - 2 - k]
 
     def _branch(self, k: int, x: Tensor) -> Tensor:
         layers = self._branches[k]
