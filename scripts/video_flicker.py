@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from texturenet.config import VideoSettings  # noqa: E402
+from texturenet.config import StylizeConfig  # noqa: E402
 from texturenet.data import load_rgb  # noqa: E402
 from texturenet.stylize import Stylizer  # noqa: E402
 from texturenet.video import VideoWriter, stylize_video  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     strips = [np.concatenate(clip[:4], axis=1)]
     for index, (name, factor, noise) in enumerate(SETTINGS):
         out = args.output_dir / f"stylised_{index}.mp4"
-        result = stylize_video(stylizer, clip_path, out, VideoSettings(video_noise=noise), noise_factor=factor)
+        result = stylize_video(stylizer, clip_path, out, StylizeConfig(noise_factor=factor, video_noise=noise))
         print(f"| {name} | {result.flicker:.3f} |")
         with av.open(str(out)) as container:
             decoded = [f.to_ndarray(format="rgb24") for _, f in zip(range(4), container.decode(video=0))]

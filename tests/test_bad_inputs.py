@@ -310,7 +310,10 @@ def test_bad_checkpoints_refused_by_both_scripts(tmp_path: Path, capsys: pytest.
 STYLIZE_ERRORS = [
     (["--size", "0x10"], "width and height must be positive"),
     (["--size=-4x4"], "width and height must be positive"),
-    (["--max_size", "0"], "--max_size must be at least 1"),
+    (["--max_size", "0"], "max_size must be at least 1"),
+    (["--tile", "10"], "tile must be 0 (never tile) or at least 64 pixels"),
+    (["--tile", "-1"], "tile must be 0 (never tile) or at least 64 pixels"),
+    (["--batch_size", "0"], "batch_size must be at least 1"),
     (["--noise_factor", "nan"], "expected a finite number"),
     (["--noise_factor", "inf"], "expected a finite number"),
 ]

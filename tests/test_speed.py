@@ -204,7 +204,7 @@ def test_stylize_cli_tile_and_folder(tmp_path: Path, checkpoint: Path) -> None:
             assert np.array_equal(a, b)  # fits in one tile: not tiled at all
     assert "skipped 1 unreadable" in result.stdout + result.stderr
     bad = _stylize("--model", str(checkpoint), "--input", str(photos), "--output", str(tiled), "--tile", "10")
-    assert bad.returncode == 2 and "--tile" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "tile must be 0 (never tile)" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_stylize_folder_batches_without_changing_a_picture(tmp_path: Path, checkpoint: Path) -> None:

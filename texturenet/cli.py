@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .config import (ACTIVATIONS, AMP_DTYPES, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
-                     VideoSettings, field_doc)
+                     StylizeConfig, field_doc)
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -166,19 +166,15 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT of a texture sample, e.g. 1024x768 (texture models; default: none).")
     parser.add_argument("--output", type=Path, required=True,
                         help="Output image (format from its extension: .png, .jpg), folder, or video (.mp4, .mkv, .mov, .webm) (required).")
-    parser.add_argument("--noise_factor", type=_finite, default=1.0,
-                        help="Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (default: 1.0).")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the noise; the same seed gives the same picture (default: 0).")
-    parser.add_argument("--max_size", type=int, default=None, help="Shrink inputs so the longer side is at most this (default: no limit).")
+    _add(parser, StylizeConfig, "noise_factor", type=_finite)
+    _add(parser, StylizeConfig, "seed", type=int)
+    _add(parser, StylizeConfig, "max_size", shown="no limit", type=int)
+    _add(parser, StylizeConfig, "tile", shown="automatic", type=int)
+    _add(parser, StylizeConfig, "preserve_color", shown="off", action="store_true")
+    _add(parser, StylizeConfig, "batch_size", type=int)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
-    parser.add_argument("--tile", type=int, default=None,
-                        help="Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles "
-                             "(default: automatic, 512-pixel tiles above 2048x2048 pixels).")
-    parser.add_argument("--preserve_color", action="store_true",
-                        help="Keep the photo's colours, take only the stylised luminance (Gatys et al. 2016, YIQ) (default: off).")
-    _add(parser, VideoSettings, "batch_size", type=int)
     video = parser.add_argument_group("video (--input CLIP.mp4 --output OUT.mp4; needs PyAV, see docs/VIDEO.md)")
-    _add(video, VideoSettings, "video_noise", choices=VIDEO_NOISE)
+    _add(video, StylizeConfig, "video_noise", choices=VIDEO_NOISE)
     return parser
 
 
@@ -187,12 +183,13 @@ def export_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="texturenet-export",
-        description="Export a trained style model to ONNX or TorchScript: photo (N,3,H,W in [0,1], any H and W) and "
+        description="Export a trained style model to ONNX, torch.export or TorchScript: photo (N,3,H,W in [0,1], any H and W) and "
         "noise factor in, stylised picture out. See the README section 'Export'.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
-    parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (onnxruntime and others) or torchscript (torch.jit.load) (required).")
-    parser.add_argument("--output", type=Path, required=True, help="File to write, e.g. mosaic.onnx or mosaic.pt (required).")
+    parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (onnxruntime and others; needs the export extra), pt2 (torch.export.load, "
+                        "PyTorch's current format) or torchscript (torch.jit.load, which torch marks deprecated) (required).")
+    parser.add_argument("--output", type=Path, required=True, help="File to write, e.g. mosaic.onnx, mosaic.pt2 or mosaic.pt (required).")
     parser.add_argument("--check_size", type=_size, default=(93, 67),
                         help="WIDTHxHEIGHT of the random photos on which the exported file is compared with PyTorch (default: 93x67).")
     return parser
@@ -309,30 +306,24 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     if (args.input is None) == (args.size is None):
         parser.error("give either --input (style models) or --size WxH (texture models)")
-    if args.max_size is not None and args.max_size < 1:
-        parser.error("--max_size must be at least 1")
-    if args.tile is not None and args.tile != 0 and args.tile < 64:
-        parser.error("--tile must be 0 (never tile) or at least 64 pixels")
     if args.size is not None and args.preserve_color:
         parser.error("--preserve_color needs a photo (--input); a texture sample has no colours to keep")
     try:
-        video_settings = from_args(VideoSettings, args)
+        config = from_args(StylizeConfig, args)
     except ValueError as error:
         parser.error(str(error))
     stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
-        written = [sample_texture(stylizer, *args.size, args.output, args.noise_factor, args.seed)]
+        written = [sample_texture(stylizer, *args.size, args.output, config.noise_factor, config.seed)]
     elif args.input.is_file() and is_video(args.input):
         from .video import stylize_video
 
-        result = stylize_video(stylizer, args.input, args.output, video_settings, args.noise_factor, args.seed,
-                               args.max_size, args.tile, args.preserve_color)
+        result = stylize_video(stylizer, args.input, args.output, config)
         print(f"wrote {result.path}: {result.frames} frames, {result.width}x{result.height} at {float(result.rate):g} fps; "
               f"flicker {result.flicker:.3f} (mean |out_t - out_t-1| / mean |in_t - in_t-1|)")
         return
     else:
-        written = stylize_files(stylizer, args.input, args.output, args.noise_factor, args.seed, args.max_size, args.tile,
-                                args.preserve_color, video_settings.batch_size)
+        written = stylize_files(stylizer, args.input, args.output, config)
     print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
 
 

@@ -1,12 +1,14 @@
 """Every setting of texturenet, with its default and where that default comes from.
 
-Three dataclasses, one source of defaults: the command line (``cli.py``) builds its flags and
-help texts from them, the trainer reads them, and checkpoints store them so that a generator
-can be rebuilt without the command line that made it.
+One source of defaults: the command line (``cli.py``) builds its flags and help texts from
+these dataclasses. Training has one config (:class:`TrainConfig`, holding the generator's and
+the losses'), which the trainer reads and checkpoints store, so that a generator can be rebuilt
+without the command line that made it; stylising has :class:`StylizeConfig`.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -204,16 +206,32 @@ class TrainConfig:
         return _plain(dataclasses.asdict(self))
 
 
-@dataclass
-class VideoSettings:
-    """How texturenet-stylize batches photos (folders and video frames) and draws a video's noise (texturenet/video.py)."""
+@dataclass(frozen=True)
+class StylizeConfig:
+    """How texturenet-stylize runs a trained generator on a photo, a folder or a video (stylize.py, video.py)."""
 
+    noise_factor: float = 1.0
+    """Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4)."""
+    seed: int = 0
+    """Seed of the noise; the same seed gives the same picture."""
+    max_size: Optional[int] = None
+    """Shrink inputs so the longer side is at most this."""
+    tile: Optional[int] = None
+    """Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles; unset, photos above 2048x2048 pixels are tiled in 512-pixel tiles."""
+    preserve_color: bool = False
+    """Keep the photo's colours, take only the stylised luminance (Gatys et al. 2016, YIQ)."""
     batch_size: int = 8
     """Photos of one size (a folder's, or a video's frames) per forward pass; fewer for big ones: a batch holds at most 2048x2048 pixels in all."""
     video_noise: str = "fixed"
     """``fixed``: the same noise field on every frame (steady texture); ``fresh``: new noise for each frame (it flickers)."""
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.noise_factor):
+            raise ValueError(f"noise_factor must be a finite number, got {self.noise_factor}")
+        if self.max_size is not None and self.max_size < 1:
+            raise ValueError(f"max_size must be at least 1, got {self.max_size}")
+        if self.tile is not None and (self.tile < 0 or 0 < self.tile < 64):
+            raise ValueError(f"tile must be 0 (never tile) or at least 64 pixels, got {self.tile}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         _check_choice("video_noise", self.video_noise, VIDEO_NOISE)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from . import color
 from .checkpoint import load_generator
+from .config import StylizeConfig
 from .data import find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError
 from .fast import fast_generator
@@ -89,30 +90,18 @@ class Stylizer:
         return output[0].clamp(0, 1)
 
 
-def stylize_files(
-    stylizer: Stylizer,
-    source: Path,
-    destination: Path,
-    noise_factor: float = 1.0,
-    seed: int = 0,
-    max_size: Optional[int] = None,
-    tile: Optional[int] = None,
-    preserve_color: bool = False,
-    batch_size: int = 8,
-) -> list[Path]:
+def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig()) -> list[Path]:
     """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
 
     In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
-    counted. Consecutive photos of one size go through the generator ``batch_size`` at a time
-    (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background threads
-    decode the next photos and encode the finished ones, so a folder costs about the compute
-    time alone. ``tile`` as in :meth:`Stylizer.stylize_array`. ``preserve_color`` keeps the
-    photo's colours (see color.py). Returns the paths written.
+    counted. Consecutive photos of one size go through the generator ``config.batch_size`` at
+    a time (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background
+    threads decode the next photos and encode the finished ones, so a folder costs about the
+    compute time alone. ``config.tile`` as in :meth:`Stylizer.stylize_array`;
+    ``config.preserve_color`` keeps the photo's colours (see color.py). Returns the paths written.
     """
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: give --size WxH instead of --input")
-    if batch_size < 1:
-        raise TexturenetError(f"--batch_size must be at least 1, got {batch_size}")
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
@@ -127,13 +116,13 @@ def stylize_files(
 
     def load(path: Path) -> np.ndarray:
         image = load_rgb(path)
-        return np.asarray(resize_long_side(image, max_size) if max_size else image)
+        return np.asarray(resize_long_side(image, config.max_size) if config.max_size else image)
 
     written, skipped, saves = [], [], []
     group: list[tuple[np.ndarray, Path]] = []  # loaded photos of one size, waiting for the generator
 
     def finish(images: np.ndarray, results: np.ndarray, targets: list[Path]) -> None:
-        if preserve_color:
+        if config.preserve_color:
             results = color.preserve_color(images, results)
         for result, target in zip(results, targets):
             saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
@@ -142,11 +131,11 @@ def stylize_files(
     def flush() -> None:
         if group:
             images = np.stack([image for image, _ in group])
-            finish(images, stylizer.stylize_batch(images, noise_factor, stylizer._noise(seed)), [t for _, t in group])
+            finish(images, stylizer.stylize_batch(images, config.noise_factor, stylizer._noise(config.seed)), [t for _, t in group])
             group.clear()
 
     with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as saver:
-        ahead = batch_size + 1  # decode this many photos ahead of the generator
+        ahead = config.batch_size + 1  # decode this many photos ahead of the generator
         pending = deque(loader.submit(load, path) for path, _ in pairs[:ahead])
         for index, (path, target) in enumerate(tqdm(pairs, desc="stylising", unit="img", disable=len(pairs) == 1)):
             current = pending.popleft()
@@ -161,11 +150,11 @@ def stylize_files(
                 tqdm.write(f"skipping unreadable image {path}")
                 continue
             height, width = image.shape[:2]
-            if stylizer.tiles(height, width, tile):
+            if stylizer.tiles(height, width, config.tile):
                 flush()
-                finish(image[None], stylizer.stylize_array(image, noise_factor, seed, tile)[None], [target])
+                finish(image[None], stylizer.stylize_array(image, config.noise_factor, config.seed, config.tile)[None], [target])
                 continue
-            if group and (group[0][0].shape != image.shape or len(group) >= stylizer.per_batch(height, width, batch_size)):
+            if group and (group[0][0].shape != image.shape or len(group) >= stylizer.per_batch(height, width, config.batch_size)):
                 flush()
             group.append((image, target))
         flush()

@@ -204,11 +204,11 @@ class Trainer:
             loss.to(memory_format=torch.channels_last)
         if config.compile:
             loss.network = torch.compile(loss.network)
-        self.amp_dtype, self.scaler = mixed_precision(self.device, config.amp, config.amp_dtype)
+        self.autocast_dtype, self.scaler = mixed_precision(self.device, config.amp, config.amp_dtype)
 
     def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
         config = self.config
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=config.amp):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=config.amp):
             if config.mode == "style":
                 photos, bad = next(batches)
                 self._report_bad(bad)

@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from . import color
-from .config import VideoSettings
+from .config import StylizeConfig
 from .data import resize_long_side
 from .errors import TexturenetError
 from .stylize import Stylizer
@@ -167,34 +167,26 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.stack(batch)
 
 
-def stylize_video(
-    stylizer: Stylizer,
-    source: Path,
-    destination: Path,
-    settings: VideoSettings,
-    noise_factor: float = 1.0,
-    seed: int = 0,
-    max_size: Optional[int] = None,
-    tile: Optional[int] = None,
-    preserve_color: bool = False,
-) -> VideoResult:
+def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig()) -> VideoResult:
     """Stylise every frame of ``source`` into ``destination`` at the same frame rate and size.
 
-    ``tile`` as in :meth:`Stylizer.stylize_array` (given, or frames above 2048x2048 pixels:
-    frame by frame in tiles). ``preserve_color`` keeps each frame's colours (see color.py).
+    ``config.tile`` as in :meth:`Stylizer.stylize_array` (given, or frames above 2048x2048
+    pixels: frame by frame in tiles); ``config.preserve_color`` keeps each frame's colours (see
+    color.py); ``config.video_noise`` chooses a steady or a fresh noise field per frame.
     """
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: it cannot stylise a video (give --size WxH for a texture)")
     if not is_video(destination):
         raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {destination}")
-    frames, rate, count = _frames(source, max_size)
+    frames, rate, count = _frames(source, config.max_size)
     first = next(frames, None)
     if first is None:
         raise TexturenetError(f"--input {source} holds no frames")
     height, width = first.shape[:2]
-    tiled = stylizer.tiles(height, width, tile)
-    per_batch = 1 if tiled else stylizer.per_batch(height, width, settings.batch_size)
-    fixed = settings.video_noise == "fixed"
+    tiled = stylizer.tiles(height, width, config.tile)
+    per_batch = 1 if tiled else stylizer.per_batch(height, width, config.batch_size)
+    fixed = config.video_noise == "fixed"
+    seed = config.seed
     noise = torch.Generator(device=stylizer.device).manual_seed(seed)  # fresh noise: drawn on from here, frame after frame
     flicker = _Flicker()
     written = 0
@@ -207,12 +199,12 @@ def stylize_video(
             tqdm(total=count or None, desc="frames", unit="frame") as bar, torch.inference_mode():
         for batch in _batches(all_frames(), per_batch):
             if tiled:
-                results = stylizer.stylize_array(batch[0], noise_factor, seed if fixed else seed + written, tile)[None]
+                results = stylizer.stylize_array(batch[0], config.noise_factor, seed if fixed else seed + written, config.tile)[None]
             else:
                 if fixed:
                     noise.manual_seed(seed)
-                results = stylizer.stylize_batch(batch, noise_factor, noise, shared_noise=fixed)
-            if preserve_color:
+                results = stylizer.stylize_batch(batch, config.noise_factor, noise, shared_noise=fixed)
+            if config.preserve_color:
                 results = color.preserve_color(batch, results)
             for frame, result in zip(batch, results):
                 writer.write(result)
