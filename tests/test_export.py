@@ -1,10 +1,10 @@
-"""Export through the real script: ONNX in onnxruntime and TorchScript in torch match the PyTorch generator at noise factor 0.
+"""Export through the real script: ONNX in onnxruntime, torch.export (.pt2) and TorchScript in torch match the PyTorch generator at noise factor 0.
 
 Tolerance, on outputs in [0, 1], against the PyTorch generator run on the same batch: largest
 difference under one 8-bit level (1/255) and mean difference under 2e-4. Measured on these
 random 6-scale generators: ONNX Runtime max 2.7e-3, mean 6e-5 (float32 rounding, amplified
 by instance norm on the 2-pixel coarsest scale; PyTorch's own float32 result differs from its
-float64 one by up to 1.3e-3 here); TorchScript 0. Sizes: a multiple of 32, one that is not,
+float64 one by up to 1.3e-3 here); TorchScript and pt2 0. Sizes: a multiple of 32, one that is not,
 and one so small that the generator replicates its edge instead of reflecting. Instance norm
 must use each photo's own statistics in the graph: a photo's result in a batch with a very
 different photo equals its result alone.
@@ -12,6 +12,7 @@ different photo equals its result alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -42,6 +43,17 @@ def _assert_close(result: torch.Tensor, model: Path, photos: torch.Tensor) -> No
     assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE, (difference.max(), difference.mean())
 
 
+def _assert_noise_works(run: Callable[[torch.Tensor, float], np.ndarray], model: Path) -> None:
+    """The noise-factor input works: noise changes the picture about as much as PyTorch's own noise does."""
+    photos = _photos(*SIZES[0])
+    exported = [np.asarray(run(photos, f)) for f in (0.0, 1.0)]
+    with torch.no_grad():
+        generator = load_generator(model)
+        pytorch = [generator(photos, noise_factor=f).clamp(0, 1).numpy() for f in (0.0, 1.0)]
+    ratio = np.abs(exported[1] - exported[0]).mean() / np.abs(pytorch[1] - pytorch[0]).mean()
+    assert 0.5 < ratio < 2, ratio
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("export")
@@ -70,14 +82,8 @@ def test_onnx_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path
         _assert_close(torch.from_numpy(out), models[norm], photos)
         alone = session.run(None, {"image": photos[1:].numpy(), "noise_factor": zero})[0]
         assert np.abs(out[1:] - alone).max() < 1e-5  # per-photo statistics, not the batch's
-    # The noise-factor input works: noise changes the picture about as much as PyTorch's own noise does.
-    photos = _photos(*SIZES[0])
-    exported = [session.run(None, {"image": photos.numpy(), "noise_factor": np.array(f, np.float32)})[0] for f in (0.0, 1.0)]
-    with torch.no_grad():
-        generator = load_generator(models[norm])
-        pytorch = [generator(photos, noise_factor=f).clamp(0, 1).numpy() for f in (0.0, 1.0)]
-    ratio = np.abs(exported[1] - exported[0]).mean() / np.abs(pytorch[1] - pytorch[0]).mean()
-    assert 0.5 < ratio < 2, ratio
+    _assert_noise_works(lambda photos, f: session.run(None, {"image": photos.numpy(), "noise_factor": np.array(f, np.float32)})[0],
+                        models[norm])
 
 
 def test_torchscript_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path]) -> None:
@@ -89,6 +95,23 @@ def test_torchscript_matches_pytorch_at_any_size(tmp_path: Path, models: dict[st
         photos = _photos(height, width)
         with torch.no_grad():
             _assert_close(graph(photos, torch.tensor(0.0)), models["instance"], photos)
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_pt2_matches_pytorch_at_any_size_and_batch(tmp_path: Path, models: dict[str, Path], norm: str) -> None:
+    output = tmp_path / f"{norm}.pt2"
+    result = run_script("export.py", "--model", models[norm], "--format", "pt2", "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert "differs from PyTorch by at most" in result.stdout
+    program = torch.export.load(str(output)).module()
+    for height, width in SIZES:
+        photos = _photos(height, width)
+        with torch.no_grad():
+            out = program(photos, torch.tensor(0.0))
+            _assert_close(out, models[norm], photos)
+            _assert_close(program(photos[1:], torch.tensor(0.0)), models[norm], photos[1:])  # not the example's batch of 2
+    with torch.no_grad():
+        _assert_noise_works(lambda photos, f: program(photos, torch.tensor(f)).numpy(), models[norm])
 
 
 def test_texture_model_is_refused_with_one_line(tmp_path: Path) -> None:

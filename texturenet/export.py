@@ -1,4 +1,4 @@
-"""Export a trained style generator to ONNX or TorchScript, for use without texturenet.
+"""Export a trained style generator to ONNX, torch.export (.pt2) or TorchScript, for use without texturenet.
 
 The exported graph takes two inputs and returns one output:
 
@@ -35,7 +35,7 @@ from .checkpoint import load_generator
 from .errors import TexturenetError
 from .generator import PyramidGenerator
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "pt2", "torchscript")
 OPSET = 20
 """ONNX opset of the exported graph (onnxruntime >= 1.17 runs it)."""
 
@@ -92,17 +92,28 @@ class StylizeGraph(nn.Module):
         for join, branch in zip(self.joins, self.finer):
             k -= 1
             y = join(y, branch(inputs[k]))
-        return self.to_rgb(y)[:, :, :height, :width].clamp(0, 1)
+        # Cropped by index gathers too: a slice is a view whose layout depends on whether the photo
+        # was padded, and torch.export would fix that for all sizes from the example's.
+        out = self.to_rgb(y).clamp(0, 1)
+        return out.index_select(2, torch.arange(height, device=out.device)).index_select(3, torch.arange(width, device=out.device))
 
 
 def export_model(model: Path, fmt: str, output: Path) -> Path:
-    """Write the style model at ``model`` as ``fmt`` (onnx or torchscript) to ``output``."""
+    """Write the style model at ``model`` as ``fmt`` (onnx, pt2 or torchscript) to ``output``."""
     if fmt not in FORMATS:
         raise TexturenetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     graph = StylizeGraph(load_generator(model)).eval().requires_grad_(False)
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "torchscript":
         torch.jit.script(graph).save(str(output))
+        return output
+    if fmt == "pt2":
+        # An example whose size is not a multiple of 2^(K-1) and a batch of 2: with a multiple,
+        # or a batch of 1, torch.export would take the example's padding (none) or batch for
+        # constants. Dim.AUTO keeps every dimension symbolic with the guards the graph implies.
+        example = (torch.rand(2, 3, 2 * graph.multiple + 5, 3 * graph.multiple + 7), torch.tensor(0.0))
+        dims = {axis: torch.export.Dim.AUTO for axis in (0, 2, 3)}
+        torch.export.save(torch.export.export(graph, example, dynamic_shapes={"image": dims, "noise_factor": None}), str(output))
         return output
     try:
         import onnx  # noqa: F401  (the exporter needs onnx and onnxscript)
@@ -128,9 +139,10 @@ def max_difference(model: Path, exported: Path, fmt: str, height: int, width: in
     photos = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = generator(photos, noise_factor=0.0).clamp(0, 1)
-    if fmt == "torchscript":
+    if fmt in ("pt2", "torchscript"):
+        program = torch.export.load(str(exported)).module() if fmt == "pt2" else torch.jit.load(str(exported))
         with torch.inference_mode():
-            result = torch.jit.load(str(exported))(photos, torch.tensor(0.0))
+            result = program(photos, torch.tensor(0.0))
     else:
         try:
             import onnxruntime
