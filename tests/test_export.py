@@ -21,9 +21,6 @@ import torch
 from conftest import run_script, save_random_model
 from texturenet.checkpoint import load_generator
 
-onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
-onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX check needs onnxruntime")
-pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
 
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 1 / 255, 2e-4
 SIZES = [(64, 96), (45, 71), (13, 20)]  # (height, width)
@@ -68,6 +65,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_onnx_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path], norm: str) -> None:
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX check needs onnxruntime")
+    pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
     output = tmp_path / f"{norm}.onnx"
     result = run_script("export.py", "--model", models[norm], "--format", "onnx", "--output", output)
     assert result.returncode == 0, result.stderr
