@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import torch
 from PIL import Image
 
 from texturenet import cli
-from texturenet.checkpoint import make_checkpoint, save_atomic
+from texturenet.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.data import load_rgb
 from texturenet.generator import PyramidGenerator
@@ -116,6 +117,16 @@ def _make(folder: Path, kind: str) -> Path:
     elif kind == "directory_named_jpg":
         path = folder / "album.jpg"
         path.mkdir()
+    elif kind == "long_strip":  # a few hundred bytes that resize (short side to 256) into 256 x 5,120,000 pixels
+        path = folder / "strip.png"
+        Image.new("RGB", (20000, 1), (90, 90, 90)).save(path)
+    elif kind in ("float32_tiff", "int32_tiff"):  # a horizontal ramp: black on the left to white on the right
+        path = folder / f"{kind}.tif"
+        ramp = np.tile(np.linspace(0, 1, 48), (40, 1))
+        Image.fromarray(ramp.astype(np.float32) if kind == "float32_tiff" else (ramp * 65535).astype(np.int32)).save(path)
+    elif kind == "negative_float_tiff":
+        path = folder / "signed.tif"
+        Image.fromarray(np.full((40, 48), -1.0, np.float32)).save(path)
     else:
         raise ValueError(kind)
     return path
@@ -138,6 +149,10 @@ FILES = {
     "non_utf8_name_unreadable": ("skip", ("error", "not a readable image")),
     "symlink_loop": ("absent", ("error", "no such file or folder")),
     "directory_named_jpg": ("absent", ("error", "holds no images")),
+    "long_strip": ("skip", ("error", "more than 20 times longer than wide")),
+    "float32_tiff": ("ok", ("ok", (48, 40))),
+    "int32_tiff": ("ok", ("ok", (48, 40))),
+    "negative_float_tiff": ("skip", ("error", "negative or not finite")),
 }
 
 
@@ -208,6 +223,9 @@ def test_load_rgb_decodes_or_refuses(tmp_path: Path, kind: str) -> None:
             array = np.asarray(image)
             assert image.size == (40, 48)
             assert array[5, 20, 0] > 200 and array[5, 20, 2] < 60 and array[-5, 20, 2] > 200 and array[-5, 20, 0] < 60
+        if kind.endswith("32_tiff"):  # converted by the range of its samples: the ramp survives, not all black or white
+            row = np.asarray(image)[20, :, 0].astype(int)
+            assert row[0] <= 2 and row[-1] >= 253 and abs(row[24] - 128) <= 4
     elif training == "skip":
         with pytest.raises((OSError, ValueError, SyntaxError, Image.DecompressionBombError)):
             load_rgb(path)
@@ -358,3 +376,159 @@ def test_scripts_as_subprocesses(tmp_path: Path, script: str, argv: list[str], p
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *argv],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     _assert_one_line_error(result.returncode, result.stderr, phrase)
+
+
+# -- nothing lost (issue 13) ---------------------------------------------------------------------
+
+def _same_file_spellings(tmp_path: Path) -> list[tuple[Path, Path]]:
+    """(input, output) pairs that all name one photo: the same path, ``..``, a relative path, a symlink, a hard link."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "p.jpg"
+    _photo().save(photo)
+    (tmp_path / "link.jpg").symlink_to(photo)
+    os.link(photo, tmp_path / "hard.jpg")
+    return [(photo, photo), (photo, folder / ".." / "photos" / "p.jpg"), (photo, Path(os.path.relpath(photo))),
+            (photo, tmp_path / "link.jpg"), (tmp_path / "link.jpg", photo), (photo, tmp_path / "hard.jpg")]
+
+
+def test_stylize_never_overwrites_its_input(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    for source, output in _same_file_spellings(tmp_path):
+        before = source.read_bytes()
+        status, _, err = _call(cli.stylize_main, ["--model", model, "--input", source, "--output", output], capsys)
+        _assert_one_line_error(status, err, "would overwrite the input")
+        assert source.read_bytes() == before, (source, output)
+    folder = tmp_path / "photos"
+    for output in (folder, tmp_path / "." / "photos", tmp_path / "photos" / ".." / "photos"):  # a folder onto itself
+        status, _, err = _call(cli.stylize_main, ["--model", model, "--input", folder, "--output", output], capsys)
+        _assert_one_line_error(status, err, "would overwrite the input")
+    assert Image.open(folder / "p.jpg").size == (48, 40)
+
+
+@pytest.mark.parametrize("kind,phrase", [("fifo", "exists and is not a regular file"), ("parent_is_file", "is a file, not a folder"),
+                                         ("unknown_format", "unknown image format")])
+def test_stylize_refuses_unwritable_outputs_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path, kind: str,
+                                                            phrase: str) -> None:
+    output = tmp_path / "o.png"
+    if kind == "fifo":
+        os.mkfifo(output)
+    elif kind == "parent_is_file":
+        (tmp_path / "blocker").write_text("a file")
+        output = tmp_path / "blocker" / "sub" / "o.png"
+    else:
+        output = tmp_path / "o.xyz"
+    status, _, err = _call(cli.stylize_main, ["--model", model, "--input", PHOTO, "--output", output], capsys)
+    _assert_one_line_error(status, err, phrase)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left behind
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which file permissions hold (root ignores them unless its capabilities are dropped)."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+def test_stylize_into_unwritable_folder_is_one_line(tmp_path: Path, model: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = subprocess.run([*_unprivileged(), sys.executable, str(ROOT / "scripts" / "stylize.py"), "--model", str(model),
+                             "--input", str(PHOTO), "--output", str(locked / "o.png")], capture_output=True, text=True, timeout=120)
+    _assert_one_line_error(result.returncode, result.stderr, "is not writable")
+    assert not list(locked.iterdir())
+
+
+def test_unreadable_sub_folder_is_named_and_counted(tmp_path: Path, model: Path) -> None:
+    source = tmp_path / "in"
+    _make(source, "one_pixel")
+    (source / "private").mkdir(mode=0o000)
+    result = subprocess.run([*_unprivileged(), sys.executable, str(ROOT / "scripts" / "stylize.py"), "--model", str(model),
+                             "--input", str(source), "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"skipping unreadable folder {source / 'private'} (Permission denied)" in result.stdout + result.stderr
+    assert "skipped 1 unreadable folder(s)" in result.stdout + result.stderr
+    assert (tmp_path / "out" / "dot.png").is_file()
+
+
+def test_folder_of_only_unreadable_files_fails(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    source = tmp_path / "in"
+    for kind in ("truncated_jpeg", "zero_bytes"):
+        _make(source, kind)
+    status, _, err = _call(cli.stylize_main, ["--model", model, "--input", source, "--output", tmp_path / "out"], capsys)
+    _assert_one_line_error(status, err, "none of its 2 image file(s) could be read")
+
+
+def _train_into(folder: Path, capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:
+    return _call(cli.train_main, [*TINY, "--iterations", "1", "--checkpoint_dir", folder, *argv], capsys)
+
+
+def test_rerunning_training_never_replaces_an_earlier_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    assert _train_into(folder, capsys)[0] == 0
+    finished = (folder / "style.pth").read_bytes()
+    status, _, err = _train_into(folder, capsys, "--seed", "5")
+    _assert_one_line_error(status, err, "run 'style' already has checkpoints")
+    assert "--resume auto" in err and "--name" in err and "--overwrite" in err
+    assert (folder / "style.pth").read_bytes() == finished
+    # A stopped run's NAME_iterN.pth alone is protected too.
+    (folder / "style.pth").rename(folder / "style_iter1.pth")
+    status, _, err = _train_into(folder, capsys)
+    _assert_one_line_error(status, err, "style_iter1.pth")
+    # --name starts a run beside it; --overwrite replaces it and says so.
+    assert _train_into(folder, capsys, "--name", "other")[0] == 0
+    status, out, _ = _train_into(folder, capsys, "--overwrite", "--seed", "5")
+    assert status == 0 and "--overwrite: removed 1 checkpoint(s) of the earlier run 'style'" in out
+    assert sorted(p.name for p in folder.glob("*.pth")) == ["other.pth", "style.pth"]
+    assert not list(folder.glob("*.lock"))  # the lock went with the run
+
+
+def test_a_second_run_with_the_same_name_is_refused_while_the_first_trains(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                               "from texturenet.checkpoint import RunLock; from pathlib import Path; "
+                               "RunLock(Path(sys.argv[2]), 'style'); print('locked', flush=True); time.sleep(60)",
+                               str(ROOT), str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        status, _, err = _train_into(folder, capsys)
+        _assert_one_line_error(status, err, f"run 'style' is already training in {folder} (pid {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _train_into(folder, capsys)[0] == 0  # a killed holder leaves no stale lock behind
+
+
+def test_resume_says_what_changed_and_refuses_going_backwards(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    assert _train_into(folder, capsys, "--iterations", "3", "--lr_step", "2")[0] == 0
+    status, _, err = _train_into(folder, capsys, "--resume", "auto", "--iterations", "2")
+    _assert_one_line_error(status, err, "has done 3 iterations, more than --iterations 2")
+    status, out, err = _train_into(folder, capsys, "--resume", "auto", "--iterations", "4", "--lr_step", "2", "--lr", "0.01")
+    assert status == 0, err
+    assert "resuming with --lr 0.01; the checkpoint was trained with 0.001" in out
+    state = load_checkpoint(folder / "style.pth")["train_state"]
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01 * 0.8 ** 2)  # the new schedule at iteration 4
+
+
+def test_written_files_follow_the_umask(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        assert _train_into(tmp_path / "ckpt", capsys, "--val_images", "1")[0] == 0
+        assert _call(cli.stylize_main, ["--model", model, "--input", PHOTO, "--output", tmp_path / "o.png"], capsys)[0] == 0
+    finally:
+        os.umask(previous)
+    written = [tmp_path / "ckpt" / "style.pth", tmp_path / "ckpt" / "style_samples.png", tmp_path / "o.png"]
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in written} == {path.name: "0o640" for path in written}
+
+
+def test_unreadable_validation_photo_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "data"
+    _make(data, "bomb_header")  # bomb.png sorts first: it is one of the fixed validation photos
+    for name in ("c1", "c2"):
+        _photo().save(data / f"{name}.jpg")
+    status, out, err = _train_into(tmp_path / "ckpt", capsys, "--data_dir", data, "--val_images", "2")
+    assert status == 0, err
+    assert f"skipping unreadable validation image {data / 'bomb.png'} (DecompressionBombError" in out

@@ -1,7 +1,8 @@
 """A full disk, on a real small filesystem (tmpfs, mounted here; skipped where mounting is not allowed).
 
 Too full to start: refused before training. Filling up mid-run: one clear error, every
-checkpoint already written still loads, no temporary file left behind. About 10 s.
+checkpoint already written still loads, no temporary file left behind. A picture written onto a full
+disk leaves the file that was there. About 15 s.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from texturenet.checkpoint import load_checkpoint
 from conftest import ROOT
@@ -73,4 +76,19 @@ def test_disk_filling_up_mid_run_keeps_every_checkpoint(small_disk: Path) -> Non
     written = sorted(small_disk.glob("style_iter*.pth"))
     assert len(written) >= 1  # it did train and save before the disk filled up
     assert all(load_checkpoint(path)["iteration"] >= 1 for path in written)
-    assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in small_disk.iterdir() if ".tmp" in p.name]
+
+
+def test_stylize_onto_a_full_disk_keeps_the_picture_already_there(full_disk: Path, random_model: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "noise.png"  # random pixels: the stylised PNG is far bigger than the disk's 32 KiB
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)).save(photo)
+    earlier = full_disk / "out.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(earlier)
+    before = earlier.read_bytes()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "stylize.py"), "--model", str(random_model), "--input", str(photo),
+                             "--output", str(earlier)], capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "the file already there is unchanged" in errors[0]
+    assert earlier.read_bytes() == before
+    assert sorted(p.name for p in full_disk.iterdir()) == ["out.png"]  # no temporary file left behind

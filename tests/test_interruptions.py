@@ -55,7 +55,7 @@ def _all_intact(folder: Path) -> int:
 
 
 def _in_flight(folder: Path) -> bool:
-    return any(name.endswith(".tmp") for name in os.listdir(folder)) if folder.exists() else False
+    return any(".tmp" in name for name in os.listdir(folder)) if folder.exists() else False
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -91,13 +91,14 @@ def test_killed_terminated_interrupted_then_resumed_matches_uninterrupted(tmp_pa
 
     # 5. --resume auto to the end. What a kill -9 in mid-save leaves (planted, so that it is there for sure) is
     # cleared at the start; another run's temporary file in the same folder is not touched.
-    (folder / ".style_iter3.pth.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    (folder / ".style_iter3.k1ll3d.tmp.pth").write_bytes(b"half a checkpoint")
+    (folder / ".style.pth.0ld3r.tmp").write_bytes(b"half a checkpoint, named as texturenet 0.1.0 named them")
     (folder / ".other.pth.s4v1ng.tmp").write_bytes(b"another run, saving now")
     process = _start(folder, "--resume", "auto")
     assert process.wait(timeout=300) == 0
     assert load_checkpoint(folder / "style.pth")["iteration"] == ITERATIONS
-    assert sorted(name for name in os.listdir(folder) if name.endswith(".tmp")) == [".other.pth.s4v1ng.tmp"]
-    assert "removed 1 temporary file(s) that an interrupted save left" in (tmp_path / "run.log").read_text()
+    assert sorted(name for name in os.listdir(folder) if ".tmp" in name) == [".other.pth.s4v1ng.tmp"]
+    assert "removed 2 temporary file(s) that an interrupted save left" in (tmp_path / "run.log").read_text()
 
     straight = tmp_path / "straight"
     assert _start(straight).wait(timeout=300) == 0

@@ -7,6 +7,8 @@ a crash or a full disk at any moment leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
+import fcntl
+import glob
 import os
 import pickle
 import re
@@ -19,6 +21,7 @@ import torch
 
 from .config import GeneratorConfig
 from .errors import TexturenetError
+from .files import write_atomic
 from .generator import PyramidGenerator
 
 FORMAT = "texturenet"
@@ -41,23 +44,21 @@ def make_checkpoint(
 
 
 def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
-    """Write ``checkpoint`` to ``path`` so that ``path`` is always either the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``checkpoint`` to ``path`` so that ``path`` is always either the old or the new file (see files.py)."""
     try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):  # disk full, folder gone, ...: the checkpoints already there are untouched
-            raise TexturenetError(
-                f"could not write checkpoint {path} ({error.strerror or error}); the checkpoints already written are intact: "
-                "free some space (or choose another --checkpoint_dir) and continue with --resume auto"
-            ) from None
-        raise
+        write_atomic(path, lambda file: torch.save(checkpoint, file), "checkpoint")
+    except TexturenetError as error:  # disk full, folder gone, ...: the checkpoints already there are untouched
+        raise TexturenetError(f"{error}; the checkpoints already written are intact: continue with --resume auto") from None
+
+
+RUN_FILE = r"(_iter\d+)?\.pth"
+"""What follows a run's name in its checkpoint files: ``NAME.pth`` (final) or ``NAME_iterN.pth`` (along the way)."""
+
+
+def run_files(folder: Path, name: str) -> list[Path]:
+    """The checkpoint files of run ``name`` in ``folder`` (final and intermediate), sorted."""
+    pattern = re.compile(re.escape(name) + RUN_FILE)
+    return sorted(path for path in folder.glob(f"{glob.escape(name)}*.pth") if pattern.fullmatch(path.name)) if folder.is_dir() else []
 
 
 def remove_stale_temporaries(folder: Path, name: str) -> int:
@@ -67,7 +68,8 @@ def remove_stale_temporaries(folder: Path, name: str) -> int:
     power cut in the middle of a write leaves it behind. Only this run's names are touched
     (another run may be saving into the same folder at this moment).
     """
-    pattern = re.compile(rf"\.{re.escape(name)}(_iter\d+)?\.pth\..+\.tmp")
+    # .NAME_iterN.XXXX.tmp.pth (files.py), or .NAME_iterN.pth.XXXX.tmp from texturenet before 0.x
+    pattern = re.compile(rf"\.{re.escape(name)}(_iter\d+)?(\..+\.tmp\.pth|\.pth\..+\.tmp)")
     stale = [path for path in folder.iterdir() if pattern.fullmatch(path.name)] if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
@@ -132,3 +134,43 @@ def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
 def load_generator(path: Path) -> PyramidGenerator:
     """The trained generator stored at ``path``, in eval mode."""
     return build_generator(load_checkpoint(path)).eval()
+
+
+class RunLock:
+    """``NAME.lock`` in the checkpoint folder, held while run ``name`` trains there: two runs never share names.
+
+    An advisory ``flock`` on the file, so a crashed or killed run never leaves a stale lock: the
+    kernel releases it with the process. The file holds the owner's pid for the error message,
+    and is removed when the run ends.
+    """
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.path = folder / f"{name}.lock"
+        while True:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+                os.close(descriptor)
+                raise TexturenetError(
+                    f"run {name!r} is already training in {folder} (pid {owner}, lock {self.path}); "
+                    "wait for it to finish, or pass --name OTHER to start another run"
+                ) from None
+            try:  # the file may have been removed by the previous owner between open and flock: lock the current one
+                same = os.stat(self.path).st_ino == os.fstat(descriptor).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        self.descriptor: Optional[int] = descriptor
+
+    def release(self) -> None:
+        """Remove the lock file and let go of the lock (idempotent)."""
+        if self.descriptor is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.descriptor)
+            self.descriptor = None

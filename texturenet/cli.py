@@ -6,6 +6,7 @@ Help texts and defaults come from the config dataclasses (one source of truth). 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import os
@@ -14,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
+from .config import (ACTIVATIONS, AMP_DTYPES, CPU_DEMO, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
                      StylizeConfig, field_doc)
 from .errors import TexturenetError
 
@@ -90,6 +91,7 @@ def train_parser() -> argparse.ArgumentParser:
     _add(run, TrainConfig, "lr_decay", type=_finite)
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
+    run.add_argument("--overwrite", action="store_true", help=field_doc(TrainConfig, "overwrite") + " (default: off)")
 
     speed = parser.add_argument_group("speed (see BENCHMARKS.md)")
     for name in ("amp", "channels_last", "compile"):
@@ -282,22 +284,51 @@ def _main(
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must print, not crash the run
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+        args.argv = argv
         body(args, parser)
     except TexturenetError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C before a run's own handler is installed (or in a command without one)
+        print(f"{parser.prog}: interrupted; nothing more was written", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _explicit(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> set[str]:
+    """The destinations of the flags given on the command line (not left at their defaults)."""
+    quiet = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:  # the same flags, each defaulting to "not given"
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            quiet._add_action(copy.copy(action)).default = argparse.SUPPRESS
+    return set(vars(quiet.parse_known_args(argv)[0]))
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .trainer import Trainer
+    from .trainer import BUNDLED_PHOTOS, Trainer
 
+    demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
+    if demo:  # the bundled demo on a CPU: minutes, not the paper's hours (config.CPU_DEMO)
+        given = _explicit(parser, args.argv)
+        chosen = {name: value for name, value in CPU_DEMO.items() if name not in given}
+        for name, value in chosen.items():
+            setattr(args, name, value)
+        if chosen:
+            print("bundled demo on the CPU (no --data_dir, --texture or --cuda): "
+                  + ", ".join(f"--{name} {value}" for name, value in chosen.items()) + "; give them to choose otherwise")
     try:
         config = train_config(args)
     except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
         parser.error(str(error))
-    Trainer(config).run()
+    final = Trainer(config).run()
+    if demo:
+        from .stylize import Stylizer, stylize_files
+
+        photo = BUNDLED_PHOTOS / "chelsea.jpg"
+        output = final.with_name(f"{final.stem}_{photo.stem}.jpg")
+        stylize_files(Stylizer(final, _device(False)), photo, output)
+        print(f"model: {final}\nstylised bundled photo {photo.name}: {output}")
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

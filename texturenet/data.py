@@ -10,27 +10,65 @@ from __future__ import annotations
 import os
 import random
 import signal
+import struct
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import BinaryIO, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
 
 from .distributed import Rank, RankShard
 from .errors import TexturenetError
+from .files import write_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+"""Images with more pixels than this are refused before decoding (Pillow's own bomb threshold, as an error)."""
+MAX_ASPECT = 20
+"""Images longer than this many times their width (or wider than their height) are refused before decoding.
+
+Photos are resized by their short side, so a 1x20000 PNG of a few hundred bytes would become a
+256x5,120,000 picture: the aspect ratio bounds memory where the pixel count cannot.
+"""
+
+
+class UnreadableImage(ValueError):
+    """The one meaning of "unreadable image" in texturenet: a file that is skipped and counted, or refused in one line.
+
+    Raised by :func:`load_rgb` for every reason an image cannot be used: not an image, truncated,
+    a decompression bomb, too many pixels, an extreme aspect ratio, a sample format that cannot be
+    mapped to 8 bits. The message is the reason.
+    """
+
+
+def _to_8bit(array: np.ndarray) -> np.ndarray:
+    """One channel of integers or floats to uint8, by the range its values are in.
+
+    Floats in [0, 1] are the usual float convention; larger values are read as 8-, 16- or 32-bit
+    integers, by the smallest range that holds them. Negative or non-finite samples are refused:
+    guessing their meaning would give an all-black or all-white picture.
+    """
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all() or values.min(initial=0) < 0:
+        raise UnreadableImage("its samples are negative or not finite, so they have no meaning as brightness")
+    top = values.max(initial=0)
+    is_float = array.dtype.kind == "f"
+    scale = next((full for full in ((1.0,) if is_float else ()) + (255.0, 65535.0, 2.0**32 - 1) if top <= full), None)
+    if scale is None:
+        raise UnreadableImage(f"its samples reach {top:.3g}, beyond the 32-bit range")
+    return np.round(values * (255.0 / scale)).astype(np.uint8)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Greyscale, 16-bit, CMYK, palette and alpha images to 8-bit RGB (alpha composited on white)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        scale = 255.0 / 65535.0 if array.max() > 255 else 1.0
-        image = Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8), mode="L")
+    """Greyscale, 16/32-bit integer, float, CMYK, palette and alpha images to 8-bit RGB (alpha composited on white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        image = Image.fromarray(_to_8bit(np.asarray(image)), mode="L")
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA"):
@@ -39,18 +77,35 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: Path, min_side: Optional[int] = None) -> Image.Image:
-    """Decode ``path`` upright (EXIF orientation applied) as RGB. Raises OSError/ValueError if unreadable.
+def check_dimensions(width: int, height: int) -> None:
+    """Refuse (UnreadableImage) a picture whose size alone would exhaust memory once decoded or resized."""
+    if width * height > MAX_PIXELS:
+        raise UnreadableImage(f"{width}x{height} is {width * height / 1e6:.0f} megapixels, more than {MAX_PIXELS / 1e6:.0f}")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise UnreadableImage(f"{width}x{height} is more than {MAX_ASPECT} times longer than wide")
 
+
+def load_rgb(path: Path | BinaryIO, min_side: Optional[int] = None) -> Image.Image:
+    """Decode ``path`` upright (EXIF orientation applied) as RGB; :class:`UnreadableImage` for anything else.
+
+    The size is checked from the header before any pixel is decoded (:func:`check_dimensions`).
     ``min_side`` lets JPEG decoding skip resolution it does not need (``Image.draft``), which
     is most of the decode time for large photos.
     """
-    with Image.open(path) as image:
-        if min_side and image.format == "JPEG":
-            image.draft("RGB", (min_side, min_side))  # keeps both sides >= min_side
-        image = ImageOps.exif_transpose(image)
-        image.load()
-        return _to_rgb(image)
+    try:
+        with Image.open(path) as image:
+            check_dimensions(*image.size)
+            if min_side and image.format == "JPEG":
+                image.draft("RGB", (min_side, min_side))  # keeps both sides >= min_side
+            image = ImageOps.exif_transpose(image)
+            image.load()
+            return _to_rgb(image)
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError as error:
+        raise UnreadableImage(f"DecompressionBombError: {error}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError) as error:
+        raise UnreadableImage(type(error).__name__) from None
 
 
 def to_tensor(image: Image.Image) -> Tensor:
@@ -70,12 +125,12 @@ def save_image(tensor: Tensor, path: Path) -> None:
 
 
 def save_pil(image: Image.Image, path: Path) -> None:
-    """Save an RGB image; the format follows the extension (PNG, JPEG at quality 95, ...)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        image.save(path, quality=95) if path.suffix.lower() in (".jpg", ".jpeg") else image.save(path)
-    except (ValueError, KeyError):
-        raise TexturenetError(f"cannot write {path}: unknown image format {path.suffix!r}; use .png or .jpg") from None
+    """Save an RGB image atomically (files.py); the format follows the extension (PNG, JPEG at quality 95, ...)."""
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise TexturenetError(f"cannot write {path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    options = {"quality": 95} if image_format == "JPEG" else {}
+    write_atomic(path, lambda file: image.save(file, format=image_format, **options), "image")
 
 
 def resize_short_side(image: Image.Image, size: int) -> Image.Image:
@@ -94,29 +149,38 @@ def resize_long_side(image: Image.Image, size: int) -> Image.Image:
     return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
 
 
-def load_style(path: Path, style_size: int) -> Tensor:
-    """The style/texture image as (1, 3, H, W), shorter side ``style_size``; one clear error if unreadable."""
+def read_image(path: Path, flag: str) -> Image.Image:
+    """The one image a flag names (``--texture``, ``--photo``, ...), decoded; one clear line if it is missing or unreadable."""
     if not path.is_file():
-        raise TexturenetError(f"--texture {path}: no such file; give the style or texture image to learn")
+        raise TexturenetError(f"{flag} {path}: no such file; give a PNG or JPEG")
     try:
-        image = load_rgb(path)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise TexturenetError(f"--texture {path} is not a readable image ({type(error).__name__}); give a PNG or JPEG") from None
-    return to_tensor(resize_short_side(image, style_size)).unsqueeze(0)
+        return load_rgb(path)
+    except UnreadableImage as error:
+        raise TexturenetError(f"{flag} {path} is not a readable image ({error}); give a PNG or JPEG") from None
+
+
+def load_style(path: Path, style_size: int, flag: str = "--texture") -> Tensor:
+    """The style/texture image as (1, 3, H, W), shorter side ``style_size``; one clear error if unreadable."""
+    return to_tensor(resize_short_side(read_image(path, flag), style_size)).unsqueeze(0)
 
 
 def find_images(root: Path) -> list[Path]:
     """Every image file under ``root``, recursively, extensions case-insensitive, sorted.
 
     Symbolic links to folders are not followed (no loops); a folder named like an image is
-    not an image.
+    not an image. A sub-folder that cannot be listed is skipped, named and counted.
     """
+    unreadable: list[OSError] = []
     found = []
-    for folder, _dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root, onerror=unreadable.append):
         for name in files:
             path = Path(folder) / name
             if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
                 found.append(path)
+    for error in unreadable:
+        tqdm.write(f"skipping unreadable folder {error.filename} ({error.strerror or error})")
+    if unreadable:
+        tqdm.write(f"skipped {len(unreadable)} unreadable folder(s) under {root}")
     return sorted(found)
 
 
@@ -154,7 +218,7 @@ class PhotoDataset(Dataset):
             i = (index + attempt) % len(self.paths)
             try:
                 image = load_rgb(self.paths[i], min_side=self.image_size)
-            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+            except UnreadableImage:
                 bad.append(i)
                 continue
             return self.crop(image, random.Random(crop_seed)), bad

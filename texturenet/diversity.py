@@ -19,7 +19,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from .data import load_rgb, resize_long_side, save_image, to_tensor
+from .data import read_image, resize_long_side, save_image, to_tensor
 from .errors import TexturenetError
 from .loss_network import LossNetwork, canonical_layer
 from .losses import mean_pairwise_distance
@@ -67,7 +67,7 @@ def measure_diversity(
         raise TexturenetError("--samples must be at least 2: diversity is a distance between samples")
     layer = canonical_layer(settings.layer)
     network = LossNetwork(settings.loss_net, settings.vgg_weights, [layer]).to(device)
-    image = to_tensor(resize_long_side(load_rgb(photo), settings.size)) if photo is not None else None
+    image = to_tensor(resize_long_side(read_image(photo, "--photo"), settings.size)) if photo is not None else None
     rows, rows_of_samples = [], []
     for model in tqdm(models, desc="models", unit="model"):
         samples = model_samples(Stylizer(model, device), settings, image)

@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint
 from .config import LossConfig
-from .data import find_images, load_rgb, load_style, resize_long_side, save_image, to_image, to_tensor
+from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
+from .files import write_atomic
 from .losses import PerceptualLoss
 from .optimize import OptimizeSettings, optimize_image
 from .stylize import Stylizer
@@ -91,7 +92,17 @@ def evaluate(
     paths = find_images(photos) if photos.is_dir() else [photos] if photos.is_file() else []
     if not paths:
         raise TexturenetError(f"--photos {photos}: no images there; give a photo or a folder of photos")
-    paths = paths[: settings.max_photos or None]
+    photos_read = []
+    for path in paths:  # an unreadable photo is skipped and counted, like everywhere else
+        try:
+            photos_read.append((path, load_rgb(path)))
+        except UnreadableImage as error:
+            tqdm.write(f"skipping unreadable image {path} ({error})")
+        if len(photos_read) == settings.max_photos:
+            break
+    if not photos_read:
+        raise TexturenetError(f"--photos {photos}: none of its {len(paths)} image file(s) could be read")
+    paths = [path for path, _ in photos_read]
     stylizer = Stylizer(model, device)
     if stylizer.mode != "style":
         raise TexturenetError(f"{model} is a texture model; the quality report compares style-transfer models")
@@ -101,8 +112,8 @@ def evaluate(
 
     rows: list[dict[str, Any]] = []
     tiles: list[list[Tensor]] = []
-    for path in tqdm(paths, desc="photos", unit="img"):
-        photo = to_tensor(resize_long_side(load_rgb(path), settings.image_size)).to(device)
+    for path, image in tqdm(photos_read, desc="photos", unit="img"):
+        photo = to_tensor(resize_long_side(image, settings.image_size)).to(device)
         targets = loss.content_targets(photo.unsqueeze(0))
         row: list[Tensor] = []
 
@@ -140,7 +151,7 @@ def evaluate(
               "image_size": settings.image_size, "device": str(device), "loss": loss_config.__dict__,
               "optimizer": settings.optimizer, "rows": rows, "means": means}
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(result, indent=2, default=list))
+    write_atomic(output_dir / "results.json", lambda file: file.write(json.dumps(result, indent=2, default=list).encode()), "results")
     write_grid(tiles, methods, output_dir / "grid.png")
     return result
 
@@ -166,5 +177,4 @@ def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: P
         for column, image in enumerate(row):
             tile = image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS)
             grid.paste(tile, (column * width, header + r * height))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
+    save_pil(grid, path)

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from .checkpoint import load_generator
 from .errors import TexturenetError
+from .files import atomic_path, check_target, refuse_overwriting_inputs
 from .generator import PyramidGenerator
 
 FORMATS = ("onnx", "pt2", "torchscript")
@@ -102,11 +103,19 @@ def export_model(model: Path, fmt: str, output: Path) -> Path:
     """Write the style model at ``model`` as ``fmt`` (onnx, pt2 or torchscript) to ``output``."""
     if fmt not in FORMATS:
         raise TexturenetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    refuse_overwriting_inputs([model], [output])
+    check_target(output, "export")
     graph = StylizeGraph(load_generator(model)).eval().requires_grad_(False)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output, "export") as temporary:
+        _write(graph, fmt, temporary)
+    return output
+
+
+def _write(graph: StylizeGraph, fmt: str, output: Path) -> None:
+    """Write ``graph`` as ``fmt`` to ``output`` (a temporary file that export_model puts in place)."""
     if fmt == "torchscript":
         torch.jit.script(graph).save(str(output))
-        return output
+        return
     if fmt == "pt2":
         # An example whose size is not a multiple of 2^(K-1) and a batch of 2: with a multiple,
         # or a batch of 1, torch.export would take the example's padding (none) or batch for
@@ -114,7 +123,7 @@ def export_model(model: Path, fmt: str, output: Path) -> Path:
         example = (torch.rand(2, 3, 2 * graph.multiple + 5, 3 * graph.multiple + 7), torch.tensor(0.0))
         dims = {axis: torch.export.Dim.AUTO for axis in (0, 2, 3)}
         torch.export.save(torch.export.export(graph, example, dynamic_shapes={"image": dims, "noise_factor": None}), str(output))
-        return output
+        return
     try:
         import onnx  # noqa: F401  (the exporter needs onnx and onnxscript)
         import onnxscript  # noqa: F401
@@ -127,7 +136,6 @@ def export_model(model: Path, fmt: str, output: Path) -> Path:
         input_names=["image", "noise_factor"], output_names=["stylized"],
         dynamic_shapes={"image": dims, "noise_factor": None},
     )
-    return output
 
 
 def max_difference(model: Path, exported: Path, fmt: str, height: int, width: int, batch: int = 2) -> Optional[float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import logging
 import math
@@ -27,8 +28,9 @@ from torch import Tensor
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from .data import save_image
+from .data import save_image, save_pil
 from .errors import TexturenetError
+from .files import write_atomic
 
 
 class Monitor(Protocol):
@@ -84,8 +86,7 @@ def plot_losses(history: list[dict[str, float]], keys: list[str], path: Path, si
                 (xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2), fill=colour
             )
             draw.text((right + 12, top + 16 * n), f"{key} {series[-1][1]:.4g}", fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    save_pil(image, path)
 
 
 class FileMonitor:
@@ -105,23 +106,24 @@ class FileMonitor:
     def samples(self, iteration: int, grid: Tensor) -> None:
         try:
             save_image(grid, self.folder / f"{self.name}_samples.png")
-        except OSError as error:  # a full disk must not stop training; the checkpoint writer reports it
-            warnings.warn(f"could not write the sample grid in {self.folder} ({error.strerror or error})")
+        except TexturenetError as error:  # a full disk must not stop training; the checkpoint writer reports it
+            warnings.warn(str(error))
 
     def checkpoint(self, iteration: int, path: Path) -> None:
         try:
             self._write_history()
-        except OSError as error:
-            warnings.warn(f"could not write the loss plot or CSV in {self.folder} ({error.strerror or error})")
+        except TexturenetError as error:
+            warnings.warn(str(error))
 
     def _write_history(self) -> None:
         keys = [k for k in ("total", "content", "style", "tv") if any(k in h for h in self.history)]
         plot_losses(self.history, keys, self.folder / f"{self.name}_loss.png")
         columns = list(dict.fromkeys(k for h in self.history for k in h))
-        with open(self.folder / f"{self.name}_losses.csv", "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.history)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.history)
+        write_atomic(self.folder / f"{self.name}_losses.csv", lambda file: file.write(text.getvalue().encode()), "loss history")
 
     def close(self) -> None:
         pass

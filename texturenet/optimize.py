@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import check_writable
 from .config import LossConfig
-from .data import load_rgb, resize_long_side, resize_short_side, save_image, to_tensor
+from .data import read_image, resize_long_side, resize_short_side, save_image, to_tensor
 from .errors import TexturenetError
 from .losses import PerceptualLoss
 
@@ -197,15 +196,6 @@ def optimize_image(
     return final, final_terms
 
 
-def _read(path: Path, flag: str) -> Image.Image:
-    if not path.is_file():
-        raise TexturenetError(f"{flag} {path}: no such file; give a PNG or JPEG")
-    try:
-        return load_rgb(path)
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
-        raise TexturenetError(f"{flag} {path} is not a readable image ({type(error).__name__}); give a PNG or JPEG") from None
-
-
 def optimize_files(
     config: LossConfig,
     settings: OptimizeSettings,
@@ -219,8 +209,8 @@ def optimize_files(
     device: torch.device = torch.device("cpu"),
 ) -> Path:
     """The command line's work: read the images, optimise, write ``output`` (and intermediates)."""
-    style_image = to_tensor(resize_short_side(_read(style, "--style"), style_size)).unsqueeze(0)
-    photo = None if content is None else to_tensor(resize_long_side(_read(content, "--content"), image_size)).unsqueeze(0)
+    style_image = to_tensor(resize_short_side(read_image(style, "--style"), style_size)).unsqueeze(0)
+    photo = None if content is None else to_tensor(resize_long_side(read_image(content, "--content"), image_size)).unsqueeze(0)
     check_writable(output.parent)
     loss = PerceptualLoss(config).to(device)
     loss.set_style(style_image.to(device))

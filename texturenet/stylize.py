@@ -22,9 +22,10 @@ from tqdm import tqdm
 from . import color
 from .checkpoint import load_generator
 from .config import StylizeConfig
-from .data import find_images, load_rgb, resize_long_side, save_image, save_pil
+from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError
 from .fast import fast_generator
+from .files import check_target, refuse_overwriting_inputs
 from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_with_context
 
 
@@ -113,6 +114,9 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
         pairs = [(source, destination / source.name if destination.is_dir() else destination)]
     else:
         raise TexturenetError(f"--input {source}: no such file or folder")
+    refuse_overwriting_inputs([path for path, _ in pairs], [target for _, target in pairs])
+    for _, target in pairs[:1]:  # the same folder rules hold for all of them; a bad one is found before any work
+        check_target(target)
 
     def load(path: Path) -> np.ndarray:
         image = load_rgb(path)
@@ -143,11 +147,11 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
                 pending.append(loader.submit(load, pairs[index + ahead][0]))
             try:
                 image = current.result()
-            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
+            except UnreadableImage as error:
                 if len(pairs) == 1:
-                    raise TexturenetError(f"--input {path} is not a readable image ({type(error).__name__})") from None
+                    raise TexturenetError(f"--input {path} is not a readable image ({error})") from None
                 skipped.append(path)
-                tqdm.write(f"skipping unreadable image {path}")
+                tqdm.write(f"skipping unreadable image {path} ({error})")
                 continue
             height, width = image.shape[:2]
             if stylizer.tiles(height, width, config.tile):
@@ -162,6 +166,8 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
             save.result()  # re-raises a write error in this thread
     if skipped:
         tqdm.write(f"skipped {len(skipped)} unreadable file(s) of {len(pairs)}")
+    if not written:
+        raise TexturenetError(f"--input {source}: none of its {len(pairs)} image file(s) could be read; nothing was written")
     return written
 
 

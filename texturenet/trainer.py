@@ -12,7 +12,6 @@ SIGINT/SIGTERM finish the current step, save, and say how to resume.
 from __future__ import annotations
 
 import hashlib
-import re
 import signal
 import time
 from contextlib import contextmanager
@@ -23,10 +22,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import check_space, check_writable, load_checkpoint, make_checkpoint, remove_stale_temporaries, save_atomic
+from .checkpoint import (RunLock, check_space, check_writable, load_checkpoint, make_checkpoint, remove_stale_temporaries, run_files,
+                         save_atomic)
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, setup, teardown
-from .data import PhotoDataset, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
+from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError
 from .generator import PyramidGenerator
 from .losses import PerceptualLoss
@@ -37,6 +37,10 @@ BUNDLED_PHOTOS = BUNDLED / "photos"
 BUNDLED_STYLE = BUNDLED / "style.png"
 
 
+RESUME_SETTINGS = ("lr", "lr_step", "lr_decay", "batch_size", "image_size", "style_size", "seed", "data_dir")
+"""Settings (with every loss setting) that change what training computes: a resumed run that changes one says so."""
+
+
 def checkpoint_path(config: TrainConfig, name: str, iteration: Optional[int] = None) -> Path:
     """``<dir>/<name>.pth`` for the final model, ``<dir>/<name>_iter<N>.pth`` along the way."""
     suffix = "" if iteration is None else f"_iter{iteration}"
@@ -45,9 +49,8 @@ def checkpoint_path(config: TrainConfig, name: str, iteration: Optional[int] = N
 
 def newest_checkpoint(folder: Path, name: str) -> Path:
     """``--resume auto``: the checkpoint of run ``name`` with the most iterations done."""
-    candidates = [p for p in folder.glob(f"{name}*.pth") if re.fullmatch(rf"{re.escape(name)}(_iter\d+)?\.pth", p.name)]
     best: Optional[tuple[int, Path]] = None
-    for path in candidates:
+    for path in run_files(folder, name):
         try:
             iteration = int(load_checkpoint(path)["iteration"])
         except TexturenetError:
@@ -95,10 +98,11 @@ class Trainer:
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
         self.rank = setup(config.cuda)  # torchrun: join the process group; else rank 0 of 1
         self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
+        self.lock: Optional[RunLock] = None
+        self.replaced: list[Path] = []
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
-            if stale := remove_stale_temporaries(config.checkpoint_dir, self.name):
-                tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {config.checkpoint_dir}")
+            self.replaced = self._earlier_run()
         self.resume_from = self._resume_path()
         self.history: list[dict[str, float]] = []
         if config.viz:  # checks the server now, before any model is built; visdom is imported only here
@@ -109,6 +113,27 @@ class Trainer:
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
         self._stop_signal: Optional[str] = None
+        if self.rank.is_main:  # last: nothing after it can fail and leave the lock held
+            self.lock = RunLock(config.checkpoint_dir, self.name)
+            if stale := remove_stale_temporaries(config.checkpoint_dir, self.name):
+                tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {config.checkpoint_dir}")
+
+    def _earlier_run(self) -> list[Path]:
+        """The checkpoints of an earlier run of this name that ``--overwrite`` replaces; refuses to touch them otherwise.
+
+        A finished ``NAME.pth`` may hold hours of GPU time, so a new run never writes over it, or
+        over a stopped run's ``NAME_iterN.pth``, unless told to.
+        """
+        existing = run_files(self.config.checkpoint_dir, self.name)
+        if not existing or self.config.resume is not None:
+            return []
+        if not self.config.overwrite:
+            shown = ", ".join(path.name for path in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+            raise TexturenetError(
+                f"run {self.name!r} already has checkpoints in {self.config.checkpoint_dir} ({shown}); pass --resume auto to "
+                "continue it, --name OTHER to start a new run beside it, or --overwrite to replace it"
+            )
+        return existing
 
     def _resume_path(self) -> Optional[Path]:
         if self.config.resume is None:
@@ -124,6 +149,8 @@ class Trainer:
         try:
             return self._run()
         finally:
+            if self.lock is not None:
+                self.lock.release()
             teardown(self.rank)
 
     def _run(self) -> Path:
@@ -139,6 +166,10 @@ class Trainer:
         if self.rank.is_main:  # weights, Adam's two moments, and ~1 MiB for the pictures and history
             check_space(config.checkpoint_dir, 3 * sum(p.numel() * p.element_size() for p in generator.parameters()) + 2**20)
         start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
+        for path in self.replaced:  # --overwrite: the earlier run's files go once everything has been checked
+            path.unlink(missing_ok=True)
+        if self.replaced:
+            tqdm.write(f"--overwrite: removed {len(self.replaced)} checkpoint(s) of the earlier run {self.name!r}")
         model: torch.nn.Module = generator
         if self.rank.distributed:  # averages gradients over ranks; saving and samples use the bare generator
             model = DistributedDataParallel(generator, device_ids=[self.rank.local_rank] if config.cuda else None)
@@ -245,7 +276,9 @@ class Trainer:
         for path in paths:
             try:
                 image = resize_short_side(load_rgb(path), size)
-            except (OSError, ValueError):
+            except UnreadableImage as error:
+                if self.rank.is_main:
+                    tqdm.write(f"skipping unreadable validation image {path} ({error})")
                 continue
             w, h = image.size
             left, top = (w - size) // 2, (h - size) // 2
@@ -359,9 +392,16 @@ class Trainer:
                 f"--resume {path}: it was trained on a different --texture than {self.config.texture}; "
                 f"pass the same style image ({state['config']['texture']})"
             )
+        done = int(checkpoint["iteration"])
+        if done > self.config.iterations:
+            raise TexturenetError(
+                f"--resume {path}: the checkpoint has done {done} iterations, more than --iterations {self.config.iterations}; "
+                f"pass --iterations above {done} to train on (the checkpoint itself is a usable model)"
+            )
         generator.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        self._apply_changed_schedule(state["config"], optimizer, scheduler, done)
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
@@ -369,6 +409,30 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.history.extend(state["history"])
         return int(checkpoint["iteration"])
+
+    def _apply_changed_schedule(self, saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any, done: int) -> None:
+        """Resuming with another --lr, --lr_step or --lr_decay: the new schedule holds from here on, and the run says so.
+
+        The loaded optimiser and scheduler states carry the old values, which would otherwise win
+        silently. The learning rate becomes what the new schedule gives at iteration ``done``.
+        Other settings that differ from the checkpoint's are named, so a changed run is never
+        mistaken for a continued one.
+        """
+        now = self.config.to_dict()
+        pairs = [(name, saved[name], now[name]) for name in RESUME_SETTINGS if name in saved]
+        pairs += [(name, saved["loss"][name], value) for name, value in now["loss"].items() if name in saved.get("loss", {})]
+        changed = {name for name, old, new in pairs if old != new}
+        for name, old, new in pairs:
+            if name in changed:
+                tqdm.write(f"resuming with --{name} {new!r}; the checkpoint was trained with {old!r}")
+        if {"lr", "lr_step", "lr_decay"} & changed:
+            config = self.config
+            scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
+            scheduler.step_size, scheduler.gamma = config.lr_step, config.lr_decay
+            lr = config.lr * config.lr_decay ** (done // config.lr_step)
+            for group in optimizer.param_groups:
+                group["initial_lr"], group["lr"] = config.lr, lr
+            scheduler._last_lr = [lr for _ in optimizer.param_groups]
 
     def _close(self) -> None:
         for monitor in self.monitors:

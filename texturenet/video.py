@@ -32,6 +32,7 @@ from . import color
 from .config import StylizeConfig
 from .data import resize_long_side
 from .errors import TexturenetError
+from .files import atomic_path, check_target, refuse_overwriting_inputs
 from .stylize import Stylizer
 
 ENCODERS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
@@ -78,7 +79,6 @@ class VideoWriter:
         encoder = ENCODERS.get(path.suffix.lower())
         if encoder is None:
             raise TexturenetError(f"--output {path}: write videos as one of {', '.join(sorted(ENCODERS))}")
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), mode="w")
         self.stream = self.container.add_stream(encoder, rate=rate)
         self.stream.width, self.stream.height = width, height
@@ -178,6 +178,8 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
         raise TexturenetError("this is a texture model: it cannot stylise a video (give --size WxH for a texture)")
     if not is_video(destination):
         raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {destination}")
+    refuse_overwriting_inputs([source], [destination])
+    check_target(destination, "video")
     frames, rate, count = _frames(source, config.max_size)
     first = next(frames, None)
     if first is None:
@@ -195,7 +197,7 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
         yield first
         yield from frames
 
-    with VideoWriter(destination, rate, width, height) as writer, \
+    with atomic_path(destination, "video") as temporary, VideoWriter(temporary, rate, width, height) as writer, \
             tqdm(total=count or None, desc="frames", unit="frame") as bar, torch.inference_mode():
         for batch in _batches(all_frames(), per_batch):
             if tiled:
