@@ -102,7 +102,6 @@ class Trainer:
         self.replaced: list[Path] = []
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
-            self.replaced = self._earlier_run()
         self.resume_from = self._resume_path()
         self.history: list[dict[str, float]] = []
         if config.viz:  # checks the server now, before any model is built; visdom is imported only here
@@ -113,10 +112,6 @@ class Trainer:
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
         self._stop_signal: Optional[str] = None
-        if self.rank.is_main:  # last: nothing after it can fail and leave the lock held
-            self.lock = RunLock(config.checkpoint_dir, self.name)
-            if stale := remove_stale_temporaries(config.checkpoint_dir, self.name):
-                tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {config.checkpoint_dir}")
 
     def _earlier_run(self) -> list[Path]:
         """The checkpoints of an earlier run of this name that ``--overwrite`` replaces; refuses to touch them otherwise.
@@ -147,6 +142,11 @@ class Trainer:
     def run(self) -> Path:
         """Train, writing checkpoints along the way; returns the final checkpoint's path."""
         try:
+            if self.rank.is_main:  # under the lock, so that no other run of this name writes between check and run
+                self.lock = RunLock(self.config.checkpoint_dir, self.name)
+                self.replaced = self._earlier_run()
+                if stale := remove_stale_temporaries(self.config.checkpoint_dir, self.name):
+                    tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {self.config.checkpoint_dir}")
             return self._run()
         finally:
             if self.lock is not None:
