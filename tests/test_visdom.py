@@ -93,6 +93,7 @@ def wait_for(condition, process: subprocess.Popen, lines: list[str], what: str, 
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_server_killed_mid_run_then_back(tmp_path: Path) -> None:
     """The server dies mid-run: training warns once and goes on; a new (empty) server gets everything.
 
@@ -137,6 +138,7 @@ def test_server_killed_mid_run_then_back(tmp_path: Path) -> None:
             training.kill()
 
 
+@pytest.mark.slow
 def test_resumed_run_plots_the_whole_run(tmp_path: Path) -> None:
     """--resume with --viz, to a server that never saw the first part: the plots hold every iteration."""
     port = free_port()

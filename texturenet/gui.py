@@ -18,6 +18,7 @@ cross-site after a CORS preflight this server never grants.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import ipaddress
 import json
@@ -34,11 +35,12 @@ import time
 import traceback
 import urllib.parse
 from collections import OrderedDict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from PIL import Image
 
@@ -74,12 +76,25 @@ class GuiConfig:
     """Extra texturenet-train flags for every run started from the page, e.g. --train_args='--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
     cuda: bool = False
     """Stylise on the GPU (training runs use the GPU when --train_args has --cuda)."""
+    request_timeout: float = 20.0
+    """Seconds a connection may stay silent (a request, header or body that does not come, an idle keep-alive) before it is closed, so that stuck clients hold no thread; also the longest an upload waits for room to be decoded."""
+    max_connections: int = 16
+    """Connections served at once, one thread each; more wait in the kernel's queue (unanswered, holding no thread) until one ends."""
+    decode_megapixels: float = 100.0
+    """Megapixels of uploads decoded at once, over all requests (decoding memory grows with the pixels); an upload that finds no room within request_timeout is answered 503, busy."""
+    allowed_hosts: str = ""
+    """Other names the page is opened by, comma-separated, e.g. mybox.lan; the Host of every request must be one of them, a loopback name, --host, this machine's name or an IP address (DNS rebinding cannot use those)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         if not (self.max_upload_mb > 0 and self.max_megapixels > 0 and self.max_side >= 16):
             raise ValueError("max_upload_mb and max_megapixels must be > 0 and max_side at least 16")
+        if not (0 < self.request_timeout < math.inf and self.max_connections >= 1):
+            raise ValueError("request_timeout must be > 0 and max_connections at least 1")
+        if self.decode_megapixels < self.max_megapixels:
+            raise ValueError(f"decode_megapixels ({self.decode_megapixels:g}) must be at least max_megapixels "
+                             f"({self.max_megapixels:g}), or an image at the limit could never be decoded")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -109,28 +124,51 @@ def number(fields: dict[str, Any], name: str, kind: type, low: float, high: floa
         return default
     try:
         value = kind(raw) if kind is float else int(str(raw).strip())
+    except OverflowError:  # a whole number with hundreds of digits is too large for a float: out of range
+        value = math.inf
     except (TypeError, ValueError):
         what = "a whole number" if kind is int else "a number"
         raise RequestError(f"{name}: expected {what}, got {str(raw)[:40]!r}") from None
-    if not (math.isfinite(value) and low <= value <= high):
+    if not low <= value <= high or (kind is float and not math.isfinite(value)):  # (isfinite overflows on huge ints)
         low_text, high_text = (f"{v:g}" if kind is float else str(v) for v in (low, high))
-        raise RequestError(f"{name}: {value} is out of range; give a value from {low_text} to {high_text}")
+        text = str(raw).strip() if value == math.inf else str(value)
+        shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+        raise RequestError(f"{name}: {shown} is out of range; give a value from {low_text} to {high_text}")
     return value
+
+
+MAX_PATH = 4096
+"""Characters in a path from the page, at most (Linux's PATH_MAX): longer ones cannot name a file."""
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether resolved ``path`` is ``root`` or lies under it."""
+    return path == root or root in path.parents
 
 
 def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
     """The existing folder (``want_dir``) or file that ``text`` names, resolved, which must lie under ``root``.
 
     Relative paths are relative to ``root``; symlinks and ``..`` are resolved before the check,
-    so neither can lead outside.
+    so neither can lead outside. Text that cannot be a path (a NUL byte, longer than a path can
+    be, a name the file system refuses, an unknown ``~user``) is refused with the reason.
     """
     if not isinstance(text, str) or not text.strip():
         raise RequestError(f"{name}: give a path under {root}")
-    given = Path(text.strip()).expanduser()
-    path = (given if given.is_absolute() else root / given).resolve()
-    if path != root and root not in path.parents:
+    text = text.strip()
+    if "\0" in text:
+        raise RequestError(f"{name}: {text[:60]!r} contains a NUL byte")
+    if len(text) > MAX_PATH:
+        raise RequestError(f"{name}: the path is {len(text)} characters long; the limit is {MAX_PATH}")
+    try:
+        given = Path(text).expanduser()
+        path = (given if given.is_absolute() else root / given).resolve()
+        exists = path.exists()
+    except (OSError, RuntimeError) as error:  # ENAMETOOLONG, ...; RuntimeError: no such ~user, or a symlink loop
+        raise RequestError(f"{name}: {text[:60]!r} cannot be used ({getattr(error, 'strerror', None) or error})") from None
+    if not inside(root, path):
         raise RequestError(f"{name}: {text} is outside the allowed folder {root} (the server's --data_root)")
-    if not path.exists():
+    if not exists:
         raise RequestError(f"{name}: {text} does not exist under {root}")
     if want_dir and not path.is_dir():
         raise RequestError(f"{name}: {text} is a file; give a folder of training photos")
@@ -139,8 +177,41 @@ def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
     return path
 
 
-def decode_upload(data: bytes, max_megapixels: float, max_side: int) -> Image.Image:
-    """The uploaded bytes as an upright RGB photo, shrunk to ``max_side``; refused if not an image or too large."""
+class DecodeBudget:
+    """The megapixels being decoded at this moment, over all requests, kept under a limit.
+
+    Uploads are decoded outside the stylise lock (so that decoding overlaps a generator pass),
+    and decoding memory grows with the pixels: eight 49-megapixel PNGs at once took 5.2 GB. Each
+    decode holds its image's megapixels while it runs; one that finds no room in time is refused
+    as busy rather than queued without end (the page shows the message; trying again works).
+    """
+
+    def __init__(self, megapixels: float) -> None:
+        self.limit = megapixels
+        self.used = 0.0
+        self._room = threading.Condition()
+
+    @contextmanager
+    def hold(self, megapixels: float, wait: float) -> Iterator[None]:
+        """Hold ``megapixels`` (at most the limit) of the budget, waiting up to ``wait`` seconds for them."""
+        with self._room:
+            if not self._room.wait_for(lambda: self.used + megapixels <= self.limit, timeout=wait):
+                raise RequestError("photo: the server is busy decoding other uploads; try again in a moment",
+                                   HTTPStatus.SERVICE_UNAVAILABLE)
+            self.used += megapixels
+        try:
+            yield
+        finally:
+            with self._room:
+                self.used -= megapixels
+                self._room.notify_all()
+
+
+def decode_upload(data: bytes, config: GuiConfig, budget: DecodeBudget) -> Image.Image:
+    """The uploaded bytes as an upright RGB photo, shrunk to ``config.max_side``; refused if not an image or too large.
+
+    The size comes from the header; the pixels are decoded only within ``budget``.
+    """
     from .data import load_rgb, resize_long_side
 
     if not data:
@@ -148,12 +219,14 @@ def decode_upload(data: bytes, max_megapixels: float, max_side: int) -> Image.Im
     try:
         with Image.open(io.BytesIO(data)) as probe:  # reads the header only
             width, height = probe.size
-        if width * height > max_megapixels * 1e6:
-            raise RequestError(f"photo: {width}x{height} is {width * height / 1e6:.0f} megapixels; the limit is {max_megapixels:g}")
-        image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]  # PIL reads file objects as well as paths
+        megapixels = width * height / 1e6
+        if megapixels > config.max_megapixels:
+            raise RequestError(f"photo: {width}x{height} is {megapixels:.0f} megapixels; the limit is {config.max_megapixels:g}")
+        with budget.hold(megapixels, config.request_timeout):
+            image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]  # PIL reads file objects as well as paths
+            return resize_long_side(image, config.max_side)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise RequestError(f"photo: the upload is not an image this server can read ({type(error).__name__}); use a PNG or JPEG") from None
-    return resize_long_side(image, max_side)
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -233,8 +306,12 @@ class ModelShelf:
 # -- training runs -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)  # one per ``what``: building the parser takes a second or two (help read from source)
 def raising_parser(what: str) -> argparse.ArgumentParser:
-    """``texturenet-train``'s own parser, but a bad flag raises :class:`RequestError` (prefixed ``what``) instead of exiting."""
+    """``texturenet-train``'s own parser, but a bad flag raises :class:`RequestError` (prefixed ``what``) instead of exiting.
+
+    Shared between requests: ``parse_args`` keeps its state in the namespace it returns.
+    """
     from .cli import train_parser
 
     parser = train_parser()
@@ -364,6 +441,7 @@ class GuiApp:
         self.run: Optional[TrainingRun] = None
         self._run_lock = threading.Lock()
         self._stylize_lock = threading.Lock()  # one generator pass at a time: they would only share the same cores
+        self._decoding = DecodeBudget(config.decode_megapixels)
 
     def info(self) -> dict[str, Any]:
         """Limits and folders for the page, and path suggestions for the training form."""
@@ -395,10 +473,47 @@ class GuiApp:
                     if entry.is_dir(follow_symlinks=False) and len(folders) < limit:
                         folders.append(relative)
                         below.append(Path(entry.path))
-                    elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and len(images) < limit:
+                    elif (Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and len(images) < limit
+                          and not self._leads_out(Path(entry.path))):
                         images.append(relative)
             level = below
         return folders, images
+
+    def _leads_out(self, path: Path) -> bool:
+        """Whether ``path`` is a symlink to a file outside the data root (never offered, never used)."""
+        return path.is_symlink() and not inside(self.root, path.resolve())
+
+    def _refuse_links_out(self, data: Path) -> None:
+        """Refuse a data folder with a photo that is a link to a file outside the data root.
+
+        The trainer reads the folder itself (it gets ``--data_dir``), so the server cannot leave
+        such a file out: the whole folder is refused, naming the link. Only the files can be
+        links here: the trainer's search does not follow links to folders.
+        """
+        from .data import photo_paths
+
+        for photo in photo_paths(data):  # refuses a folder without images, with the trainer's own message
+            if self._leads_out(photo):
+                raise RequestError(f"data folder (--data_dir): {photo.relative_to(self.root)} is a link to {photo.resolve()}, "
+                                   f"outside the allowed folder {self.root}; remove the link or copy the file into the folder")
+
+    def _refuse_taken_name(self, name: str) -> None:
+        """Refuse a run name that has checkpoints (``NAME.pth``, ``NAME_iterN.pth``) or a lock in the checkpoint folder.
+
+        The trainer refuses those too, but only once the page has been told the run started; a
+        stopped run's ``NAME_iterN.pth`` is work that a new run of the same name would replace.
+        """
+        from .checkpoint import run_files
+
+        folder = self.config.checkpoint_dir
+        if (folder / f"{name}.lock").exists():
+            raise RequestError(f"name: a run named {name!r} is training in {folder} ({name}.lock); choose another name "
+                               "(if no such run is going, a killed run left the lock behind: delete it)", HTTPStatus.CONFLICT)
+        existing = [path.name for path in run_files(folder, name)]
+        if existing:
+            shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+            raise RequestError(f"name: a run named {name!r} already exists in {folder} ({shown}); choose another name, "
+                               f"or continue it with texturenet-train --resume auto --name {name}", HTTPStatus.CONFLICT)
 
     def stylize(self, query: dict[str, Any], body: bytes) -> bytes:
         """A PNG: the uploaded photo stylised, or (texture models) a texture sample of the asked size."""
@@ -415,7 +530,7 @@ class GuiApp:
         else:
             import numpy as np
 
-            photo = decode_upload(body, self.config.max_megapixels, self.config.max_side)
+            photo = decode_upload(body, self.config, self._decoding)
             with self._stylize_lock:
                 image = Image.fromarray(stylizer.stylize_array(np.asarray(photo), noise_factor, seed), mode="RGB")
         out = io.BytesIO()
@@ -424,7 +539,7 @@ class GuiApp:
 
     def start_training(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Check the form, then start ``texturenet-train`` with it (after the server's ``--train_args``)."""
-        from .data import load_style, photo_paths
+        from .data import load_style
 
         mode = fields.get("mode") or "style"
         if mode not in ("style", "texture"):
@@ -437,13 +552,12 @@ class GuiApp:
         argv = [*self.train_args, "--mode", mode, "--texture", str(style), "--checkpoint_dir", str(self.config.checkpoint_dir.resolve())]
         if mode == "style":
             data = path_under(self.root, fields.get("data_dir"), "data folder (--data_dir)", want_dir=True)
-            photo_paths(data)  # refuses a folder without images, with the trainer's own message
+            self._refuse_links_out(data)
             argv += ["--data_dir", str(data)]
         name = str(fields.get("name") or "").strip() or style.stem
         if not RUN_NAME.fullmatch(name) or ".." in name:
             raise RequestError(f"name: {name[:60]!r} is not a usable run name; use letters, digits, '_', '-' and '.' (at most 64)")
-        if (self.config.checkpoint_dir / f"{name}.pth").exists():
-            raise RequestError(f"name: a model named {name!r} already exists in {self.config.checkpoint_dir}; choose another name")
+        self._refuse_taken_name(name)
         argv += ["--name", name]
         iterations = number(fields, "iterations", int, 1, 10**7)
         argv += ["--iterations", str(iterations)]
@@ -516,6 +630,11 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "texturenet-gui"
 
+    def setup(self) -> None:
+        """Every read and write of the connection times out (``StreamRequestHandler.setup`` applies ``timeout``)."""
+        self.timeout = self.server.app.config.request_timeout
+        super().setup()
+
     def do_GET(self) -> None:
         self._answer({
             "/": lambda q: (PAGE.read_bytes(), "text/html; charset=utf-8"),
@@ -560,9 +679,9 @@ class Handler(BaseHTTPRequestHandler):
     def _check_origin(self) -> None:
         """Refuse requests made for another site's page (Origin) or through another name (Host: DNS rebinding)."""
         host = self.headers.get("Host", "")
-        if self.server.loopback and host not in self.server.names:
-            raise RequestError(f"Host {host[:80]!r} is not this server; open http://127.0.0.1:{self.server.server_port}/",
-                               HTTPStatus.FORBIDDEN)
+        if not self.server.is_own_host(host):
+            raise RequestError(f"Host {host[:80]!r} is not a name of this server; open http://127.0.0.1:{self.server.server_port}/ "
+                               "on this machine, or start the server with --allowed_hosts NAME", HTTPStatus.MISDIRECTED_REQUEST)
         origin = self.headers.get("Origin")
         if origin is not None and urllib.parse.urlsplit(origin).netloc != host:
             raise RequestError("requests from other sites' pages are refused", HTTPStatus.FORBIDDEN)
@@ -577,19 +696,33 @@ class Handler(BaseHTTPRequestHandler):
                                HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
         if self.headers.get("Transfer-Encoding"):
             raise RequestError("send the body with a Content-Length, not chunked", HTTPStatus.LENGTH_REQUIRED)
-        length = self.headers.get("Content-Length", "0")  # HTTP/1.1: no length and no chunking is an empty body
-        if not length.isdigit():
-            raise RequestError(f"Content-Length {length[:20]!r} is not a number", HTTPStatus.LENGTH_REQUIRED)
+        length = self._declared_length()
+        if length is None:  # the message's framing is unknown: RFC 9112 section 6.3 says 400
+            raise RequestError(f"Content-Length {self.headers.get('Content-Length', '')[:20]!r} is not a number of bytes")
         limit = self.server.app.config.max_upload_bytes
-        if int(length) > limit:
-            raise RequestError(f"the upload is {int(length) / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB",
+        if length > limit:
+            raise RequestError(f"the upload is {length / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB",
                                HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         self._body_read = True
-        return self.rfile.read(int(length))
+        try:
+            return self.rfile.read(length)
+        except TimeoutError:
+            raise RequestError(f"the request body did not arrive within {self.timeout:g} s", HTTPStatus.REQUEST_TIMEOUT) from None
+
+    def _declared_length(self) -> Optional[int]:
+        """The Content-Length (0 without one: HTTP/1.1 without length or chunking is an empty body); None if not a byte count.
+
+        Only ASCII digits count (``str.isdigit`` also takes '²' and other scripts' digits), and at
+        most 18 of them: longer values are no size any upload has.
+        """
+        text = self.headers.get("Content-Length", "0").strip()
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
     def _json(self) -> dict[str, Any]:
         try:
             fields = json.loads(self._body(json_body=True) or b"{}")
+        except RecursionError:
+            raise RequestError("the form is nested too deeply; send a flat JSON object") from None
         except (ValueError, UnicodeDecodeError):
             raise RequestError("the form is not valid JSON") from None
         if not isinstance(fields, dict):
@@ -610,7 +743,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             if status >= 400 and self.command == "POST" and not self._body_read:
                 self._discard_body()
-        except (BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded meanwhile: nobody to answer
+        except OSError:  # the page was closed or reloaded meanwhile, or stopped reading (timeout): nobody to answer
             self.close_connection = True
 
     def _discard_body(self, most: int = 2**28, seconds: float = 10.0) -> None:
@@ -619,8 +752,7 @@ class Handler(BaseHTTPRequestHandler):
         Clients such as curl and urllib send the whole body before they read; closing the
         connection on them would show a reset connection instead of the server's message.
         """
-        length = self.headers.get("Content-Length", "0")
-        remaining = min(int(length) if length.isdigit() else 0, most)
+        remaining = min(self._declared_length() or 0, most)
         deadline = time.monotonic() + seconds
         self.connection.settimeout(seconds)
         try:
@@ -632,6 +764,11 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
+        """Connections closed after ``request_timeout`` of silence are routine (browsers keep spare ones open): not logged."""
+        if not format.startswith("Request timed out"):
+            super().log_error(format, *args)
+
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """Only refused requests are logged; the page polls every second."""
         if isinstance(code, int) and code >= 400:
@@ -639,21 +776,72 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class GuiServer(ThreadingHTTPServer):
+    """The threaded HTTP server with a bound on threads: at most ``max_connections`` connections are served at once.
+
+    A slot is taken before a connection is accepted and given back when it is shut down, so
+    connections beyond the bound wait in the kernel's listen queue, holding no thread and no
+    file descriptor; each served one ends after ``request_timeout`` of silence at most, so the
+    queue moves even when every slot is held by a client that sends nothing.
+    """
+
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: connections waiting for a slot
 
     def __init__(self, app: GuiApp) -> None:
         config = app.config
         family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         self.address_family = family
+        self._slots = threading.BoundedSemaphore(config.max_connections)
         try:
             super().__init__((config.host, config.port), Handler)
         except OSError as error:
             raise TexturenetError(f"cannot listen on {config.host}:{config.port} ({error.strerror or error}); "
                                   "choose another --port (or --host)") from None
         self.app = app
-        self.loopback = is_loopback(config.host)
-        port = self.server_port
-        self.names = {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]", config.host)}
+        extra = [name.strip().lower() for name in config.allowed_hosts.split(",")]
+        self.names = {"127.0.0.1", "localhost", "::1", config.host.lower(), socket.gethostname().lower(), *filter(None, extra)}
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept a connection once a slot is free (``serve_forever`` calls this when one is waiting).
+
+        The wait is short and raises OSError, which ``serve_forever`` takes as "nothing this
+        time", so that a ``shutdown`` is not held up by busy slots.
+        """
+        if not self._slots.acquire(timeout=0.2):
+            raise OSError("every connection slot is busy")
+        try:
+            return super().get_request()
+        except OSError:
+            self._slots.release()
+            raise
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a connection and free its slot (called once for every accepted connection, however it ended)."""
+        try:
+            super().shutdown_request(request)
+        finally:
+            self._slots.release()
+
+    def is_own_host(self, host: str) -> bool:
+        """Whether ``host`` (a Host header) names this server: one of its names, or any IP address, and its port.
+
+        A DNS-rebinding page reaches the server through the attacker's domain name, which the
+        browser sends as the Host; an IP address (or this machine's own name) cannot be that name.
+        """
+        parts = urllib.parse.urlsplit(f"//{host}")
+        try:
+            port = parts.port or 80
+        except ValueError:  # a port that is not a number
+            return False
+        if parts.netloc != host or parts.username is not None or not parts.hostname or port != self.server_port:
+            return False
+        if parts.hostname in self.names:
+            return True
+        try:
+            ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return False
+        return True
 
 
 def is_loopback(host: str) -> bool:
@@ -680,6 +868,10 @@ def gui_parser() -> argparse.ArgumentParser:
     _add(parser, GuiConfig, "max_side", type=int)
     _add(parser, GuiConfig, "train_args", type=str, shown="none")
     _add(parser, GuiConfig, "cuda", action="store_true", shown="off")
+    _add(parser, GuiConfig, "request_timeout", type=_finite)
+    _add(parser, GuiConfig, "max_connections", type=int)
+    _add(parser, GuiConfig, "decode_megapixels", type=_finite)
+    _add(parser, GuiConfig, "allowed_hosts", type=str, shown="none")
     return parser
 
 

@@ -7,6 +7,9 @@ libraries once from the npm registry (``npm pack``, the ordinary npm client; wor
 same mirrors and proxies as npm) at the versions visdom 0.2.4's ``download_scripts`` asks for,
 and puts them where the server serves them: visdom's own ``static`` folder. After that the
 stock command works offline too, because the files are there and marked as built.
+
+Unlike the stock server it listens on loopback (127.0.0.1) unless ``--hostname`` names another
+address: the server takes plots from anyone who reaches it and serves every saved environment.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -24,6 +28,7 @@ from typing import Optional, Sequence
 from tqdm import tqdm
 
 from .errors import TexturenetError
+from .gui import is_loopback
 
 _GLYPHS = "glyphicons-halflings-regular"
 _MATHJAX = ("MathJax.js", "config/Safe.js", "config/TeX-AMS-MML_HTMLorMML.js", "extensions/Safe.js",
@@ -112,8 +117,12 @@ def parser() -> argparse.ArgumentParser:
         "(unlike python -m visdom.server). Run once with --install_static to install the web page's libraries.",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port to serve on (default: {DEFAULT_PORT}).")
-    p.add_argument("--hostname", default="localhost", help="Host name printed in the page address (default: localhost).")
-    p.add_argument("--bind_local", action="store_true", help="Accept connections from this machine only (default: off, all interfaces).")
+    p.add_argument("--hostname", default="127.0.0.1",
+                   help="Address to listen on, also shown in the page address (default: 127.0.0.1, this machine only); "
+                   "0.0.0.0 or :: listens on every interface, so anyone on the network can reach it (a warning says so).")
+    p.add_argument("--bind_local", action="store_true",
+                   help="Listen on 127.0.0.1 whatever --hostname says, as python -m visdom.server -bind_local does (default: off; "
+                   "loopback is the default anyway).")
     p.add_argument("--env_path", default=DEFAULT_ENV_PATH, help=f"Folder where environments are saved (default: {DEFAULT_ENV_PATH}).")
     p.add_argument("--install_static", action="store_true",
                    help="Install the page's JavaScript/CSS/fonts from the npm registry into visdom's static folder, then exit (default: off).")
@@ -133,11 +142,16 @@ def _run(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
         print(f"texturenet-visdom: warning: {len(missing)} page libraries are missing (e.g. {missing[0]}), so the web page "
               "will stay blank (training can still send plots); install them once with: texturenet-visdom --install_static",
               file=sys.stderr)
-    serve(args.port, args.hostname, args.env_path, args.bind_local)
+    address = "127.0.0.1" if args.bind_local else args.hostname
+    if not is_loopback(address):
+        print(f"texturenet-visdom: warning: listening on {address}, not only on this machine: anyone on the network who can "
+              f"reach port {args.port} can read every saved environment and send plots; the default 127.0.0.1 keeps it to this machine",
+              file=sys.stderr, flush=True)
+    serve(args.port, address, args.env_path)
 
 
-def serve(port: int, hostname: str, env_path: str, bind_local: bool = False) -> None:
-    """visdom's ``start_server`` minus the download, with the page template fixed for tornado >= 6.5."""
+def serve(port: int, address: str, env_path: str) -> None:
+    """visdom's ``start_server`` minus the download, with the page template fixed for tornado >= 6.5; listens on ``address``."""
     import tornado.web
     from tornado import ioloop
     from visdom.server.app import Application
@@ -152,15 +166,24 @@ def serve(port: int, hostname: str, env_path: str, bind_local: bool = False) -> 
     # base_url "" (not visdom's DEFAULT_BASE_URL "/"): the handlers' routes are base_url + "/events" etc.
     app = Application(port=port, base_url="", env_path=env_path)
     app.settings["static_handler_class"] = StaticFiles
-    app.listen(port, max_buffer_size=1024**3, address="127.0.0.1" if bind_local else "")
-    print(f"visdom server (no downloads) at http://{hostname}:{port}; saving environments in {env_path}", flush=True)
+    try:
+        app.listen(port, max_buffer_size=1024**3, address=address)
+    except OSError as error:  # in use, or an address of no interface here
+        raise TexturenetError(f"cannot listen on {address}:{port} ({error.strerror or error}); choose another --port or --hostname") from None
+    shown = socket.gethostname() if address in ("0.0.0.0", "::") else f"[{address}]" if ":" in address else address
+    print(f"visdom server (no downloads) at http://{shown}:{port}; saving environments in {env_path}", flush=True)
     ioloop.IOLoop.current().start()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-visdom``."""
+    """Entry point of ``texturenet-visdom``.
+
+    The server never handles tensors, and visdom imports torch only if it can (to accept
+    tensors in its client), which takes seconds: this process tells it that it cannot.
+    """
     from .cli import _main
 
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]  # None in sys.modules: "import torch" raises ImportError
     _main(parser(), _run, argv)
 
 
