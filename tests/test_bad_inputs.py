@@ -19,7 +19,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -290,6 +290,16 @@ TRAIN_ERRORS = [
     (["--lr", "nan"], "expected a finite number"),
     (["--style_weight", "nan"], "expected a finite number"),
     (["--image_size", "abc"], "invalid int value"),
+    (["--seed", "18446744073709551616"], "seed must be in 0..4294967295"),
+    (["--scales", "30"], "scales must be at most 8"),
+    (["--channels", "100000"], "channels must be at most 128"),
+    (["--noise_depth", "1000"], "noise_depth must be at most 64"),
+    (["--style_size", "100000"], "style_size must be at most 4096"),
+    (["--image_size", "8", "--style_layers", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", "--content_layers", "relu4_2"],
+     "image_size 8 is too small for loss layer relu5_1, which needs at least 32 pixels"),
+    (["--style_size", "8", "--style_layers", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"],
+     "style_size 8 is too small for loss layer relu5_1"),
+    (["--image_size", "8", "--content_layers", "relu4_2"], "image_size 8 is too small for loss layer relu4_2"),
 ]
 
 
@@ -334,6 +344,10 @@ STYLIZE_ERRORS = [
     (["--batch_size", "0"], "batch_size must be at least 1"),
     (["--noise_factor", "nan"], "expected a finite number"),
     (["--noise_factor", "inf"], "expected a finite number"),
+    (["--noise_factor", "1e300"], "noise_factor must be a number in -100..100"),
+    (["--seed", "18446744073709551616"], "seed must be in 0..4294967295"),
+    (["--seed", "-1"], "seed must be in 0..4294967295"),
+    (["--size", "100000x100000"], "is 9537 megapixels; a texture sample is made in one pass, at most 16 megapixels"),
 ]
 
 
@@ -532,3 +546,200 @@ def test_unreadable_validation_photo_is_skipped(tmp_path: Path, capsys: pytest.C
     status, out, err = _train_into(tmp_path / "ckpt", capsys, "--data_dir", data, "--val_images", "2")
     assert status == 0, err
     assert f"skipping unreadable validation image {data / 'bomb.png'} (DecompressionBombError" in out
+
+
+# -- crafted checkpoints and sizes (issue 13) ----------------------------------------------------
+
+def _unchecked(**fields: object) -> GeneratorConfig:
+    """A config holding values its validation refuses (set after the check), as a crafted checkpoint can."""
+    config = GeneratorConfig(scales=3, channels=4)
+    for name, value in fields.items():
+        setattr(config, name, value)
+    return config
+
+
+def _crafted(folder: Path, kind: str, model: Path) -> Path:
+    """A checkpoint file (or what stands where one should be) that must be refused: see CRAFTED."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}.pth"
+    if kind == "folder":
+        path.mkdir()
+        return path
+    if kind == "fifo":  # opening it would wait for a writer forever
+        os.mkfifo(path)
+        return path
+    if kind == "consistent_14_scales":  # weights that fit the config: stylising padded photos to 16384x16384
+        checkpoint = make_checkpoint(PyramidGenerator(_unchecked(scales=14)), kind, 0)
+    else:
+        checkpoint = torch.load(model, weights_only=True)
+        config, state = checkpoint["generator_config"], checkpoint["state_dict"]
+        if kind == "absurd_scales":  # hung texturenet-stylize building 2^31 branches
+            config["scales"] = 2**31
+        elif kind == "string_channels":
+            config["channels"] = "4"
+        elif kind == "unknown_key":
+            config["colour"] = "red"
+        elif kind == "missing_key":
+            del config["norm"]
+        elif kind == "wrong_shape":
+            state["to_rgb.weight"] = torch.zeros(3, 99, 1, 1)
+        elif kind == "missing_weights":
+            for key in [key for key in state if key.startswith("joins.1.")]:
+                del state[key]
+        elif kind == "nan_weights":
+            state["to_rgb.weight"][0] = float("nan")
+    torch.save(checkpoint, path)
+    return path
+
+
+CRAFTED = {
+    "absurd_scales": "is damaged: generator_config: scales must be at most 8, got 2147483648",
+    "consistent_14_scales": "scales must be at most 8, got 14",
+    "string_channels": "channels must be a whole number, got '4'",
+    "unknown_key": "generator_config has unknown key(s) 'colour'",
+    "missing_key": "generator_config has missing key(s) norm",
+    "wrong_shape": "its weights do not fit its generator_config: 1 of the wrong shape: to_rgb.weight 3x99x1x1 (expected 3x12x1x1)",
+    "missing_weights": "16 missing: joins.1.norm_coarse.weight, joins.1.norm_coarse.bias, joins.1.norm_fine.weight, ... (13 more)",
+    "nan_weights": "1 weight tensor(s) hold NaN or infinite values: to_rgb.weight",
+    "folder": "is a folder, not a checkpoint file",
+    "fifo": "is not a regular file",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_crafted_checkpoints_are_refused_before_anything_is_built(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path,
+                                                                  kind: str) -> None:
+    checkpoint = _crafted(tmp_path / "ckpt", kind, model)
+    status, _, err = _call(cli.stylize_main, ["--model", checkpoint, "--input", PHOTO, "--output", tmp_path / "o.png"], capsys)
+    _assert_one_line_error(status, err, CRAFTED[kind])
+    status, _, err = _call(cli.train_main, [*TINY, "--checkpoint_dir", tmp_path / "run", "--resume", checkpoint], capsys)
+    _assert_one_line_error(status, err, CRAFTED[kind])
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unreadable_checkpoint_says_permission_denied(tmp_path: Path, model: Path) -> None:
+    locked = tmp_path / "locked.pth"
+    shutil.copy(model, locked)
+    locked.chmod(0o000)
+    result = subprocess.run([*_unprivileged(), sys.executable, str(ROOT / "scripts" / "stylize.py"), "--model", str(locked),
+                             "--input", str(PHOTO), "--output", str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    _assert_one_line_error(result.returncode, result.stderr, f"{locked} cannot be read (Permission denied)")
+
+
+def _fake_vgg(folder: Path, arch: str, drop: Optional[str] = None) -> Path:
+    """A whole-model torchvision VGG state dict (features and classifier) with the right shapes, tiny on disk:
+    every tensor is a zero broadcast to its shape, so torch.save stores one number for it. ``drop``: a key prefix left out."""
+    import torchvision
+
+    with torch.device("meta"):
+        shapes = {key: value.shape for key, value in getattr(torchvision.models, arch)().state_dict().items()}
+    path = folder / f"{arch}{'_without_' + drop if drop else ''}.pth"
+    torch.save({key: torch.zeros(()).expand(shape) for key, shape in shapes.items() if not (drop and key.startswith(drop))}, path)
+    return path
+
+
+@pytest.mark.parametrize("arch,loss_net,drop,phrase", [
+    ("vgg16", "vgg19", None, "looks like vgg16, not vgg19; pass --loss_net vgg16"),
+    ("vgg19", "vgg16", None, "looks like vgg19, not vgg16; pass --loss_net vgg19"),
+    ("vgg19", "vgg19", "features.34.", "does not fit torchvision's vgg19: 2 missing: 34.weight, 34.bias"),
+])
+def test_vgg_weights_of_the_other_network_are_named(tmp_path: Path, capsys: pytest.CaptureFixture, arch: str, loss_net: str,
+                                                     drop: Optional[str], phrase: str) -> None:
+    weights = _fake_vgg(tmp_path, arch, drop)
+    status, _, err = _call(cli.train_main, [*TINY, "--vgg_weights", weights, "--loss_net", loss_net, "--checkpoint_dir", tmp_path / "run"],
+                           capsys)
+    _assert_one_line_error(status, err, phrase)
+    assert not list((tmp_path / "run").glob("*.pth"))
+
+
+@pytest.fixture(scope="module")
+def six_scales(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Untrained 6-scale models (the paper's K), one per mode: their coarsest scale sees a 32x32 input as 1x1."""
+    folder = tmp_path_factory.mktemp("six")
+    paths = {}
+    for mode, padding in (("texture", "circular"), ("style", "reflect")):
+        torch.manual_seed(0)
+        paths[mode] = folder / f"{mode}6.pth"
+        save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig(mode=mode, scales=6, channels=4, padding=padding)), mode, 0), paths[mode])
+    return paths
+
+
+@pytest.mark.parametrize("size", ["32x32", "1x1", "7x20"])
+def test_small_texture_samples_from_six_scales(tmp_path: Path, capsys: pytest.CaptureFixture, six_scales: dict[str, Path],
+                                               size: str) -> None:
+    status, _, err = _call(cli.stylize_main, ["--model", six_scales["texture"], "--size", size, "--output", tmp_path / "t.png"], capsys)
+    assert status == 0, err
+    assert Image.open(tmp_path / "t.png").size == tuple(int(side) for side in size.split("x"))
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+@pytest.mark.parametrize("padding", ["reflect", "circular", "replicate", "zeros"])
+def test_every_texture_size_runs_in_training_and_inference(norm: str, padding: str) -> None:
+    """Training mode too: norms compute statistics there (batch norm as well), and texture training samples at --image_size."""
+    generator = PyramidGenerator(GeneratorConfig(mode="texture", scales=6, channels=2, norm=norm, padding=padding))
+    for training in (True, False):
+        generator.train(training)
+        for height, width in ((32, 32), (1, 1), (16, 40)):
+            for batch in (1, 2):
+                with torch.no_grad():
+                    assert generator(size=(height, width), batch=batch).shape == (batch, 3, height, width)
+
+
+@pytest.mark.parametrize("norm,padding,size,batch", [
+    ("instance", "circular", (64, 64), 1), ("instance", "circular", (64, 16), 2), ("instance", "reflect", (48, 40), 1),
+    ("batch", "circular", (32, 32), 1),  # batch norm in eval mode ran at a 1x1 coarsest scale too
+])
+def test_sizes_that_ran_before_give_the_same_pictures(norm: str, padding: str, size: tuple[int, int], batch: int) -> None:
+    """Bitwise what the code before issue 13 computed: the sample of noise_pyramid at the asked size, uncropped."""
+    torch.manual_seed(0)
+    generator = PyramidGenerator(GeneratorConfig(mode="texture", scales=6, channels=4, norm=norm, padding=padding)).eval()
+    with torch.no_grad():
+        now = generator(size=size, batch=batch, generator=torch.Generator().manual_seed(1))
+        before = generator.synthesize(generator.noise_pyramid(batch, *size, 1.0, torch.Generator().manual_seed(1)))
+    assert torch.equal(now, before)
+
+
+def test_texture_training_and_diversity_at_32_pixels_with_six_scales(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                     six_scales: dict[str, Path]) -> None:
+    status, _, err = _call(cli.train_main, [*TINY, "--mode", "texture", "--scales", "6", "--checkpoint_dir", tmp_path], capsys)
+    assert status == 0, err
+    status, out, err = _call(cli.diversity_main, ["--model", six_scales["texture"], "--size", "32", "--samples", "2",
+                                                  "--vgg_weights", "random", "--layer", "relu1_1"], capsys)
+    assert status == 0, err
+    assert "pixel_distance" in out
+
+
+@pytest.mark.parametrize("side", [1, 8])
+def test_tiny_photos_with_six_scales(tmp_path: Path, capsys: pytest.CaptureFixture, six_scales: dict[str, Path], side: int) -> None:
+    photo = tmp_path / "small.png"
+    _photo((side, side)).save(photo)
+    status, _, err = _call(cli.stylize_main, ["--model", six_scales["style"], "--input", photo, "--output", tmp_path / "o.png"], capsys)
+    assert status == 0, err
+    assert Image.open(tmp_path / "o.png").size == (side, side)
+
+
+HUGE_SEED = "18446744073709551616"
+
+
+@pytest.mark.parametrize("command,argv,phrase", [
+    ("optimize", ["--style", PHOTO, "--output", "{tmp}/o.png", "--seed", HUGE_SEED], "seed must be in 0..4294967295"),
+    ("evaluate", ["--model", "{model}", "--photos", PHOTO, "--output_dir", "{tmp}/e", "--seed", HUGE_SEED], "seed must be in 0..4294967295"),
+    ("evaluate", ["--model", "{model}", "--photos", PHOTO, "--output_dir", "{tmp}/e", "--noise_factors", "0,1e300"],
+     "noise_factor must be a number in -100..100"),
+    ("diversity", ["--model", "{model}", "--noise_factor", "1e300"], "noise_factor must be a number in -100..100"),
+])
+def test_other_commands_bound_seeds_and_noise(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path, command: str,
+                                              argv: list[str], phrase: str) -> None:
+    argv = [str(a).replace("{tmp}", str(tmp_path)).replace("{model}", str(model)) for a in argv]
+    status, _, err = _call(getattr(cli, f"{command}_main"), argv, capsys)
+    _assert_one_line_error(status, err, phrase)
+
+
+def test_optimize_ends_its_bar_on_the_final_losses(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    status, out, err = _call(cli.optimize_main, ["--style", PHOTO, "--output", tmp_path / "o.png", "--vgg_weights", "random",
+                                                 "--size", "32x32", "--style_size", "32", "--style_layers", "relu1_1,relu2_1",
+                                                 "--iterations", "3", "--optimizer", "adam", "--lr", "0.05"], capsys)
+    assert status == 0, err
+    final = out.split("final losses: ")[1].splitlines()[0]
+    last_bar = [render for render in err.split("\r") if "optimising" in render][-1]
+    assert final in last_bar, (final, last_bar)

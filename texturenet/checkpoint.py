@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -101,11 +102,19 @@ def check_space(folder: Path, needed: int) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read and validate a texturenet checkpoint; one clear error for anything else."""
-    if not path.is_file():
-        raise TexturenetError(f"{path}: no such checkpoint file")
+    """Read and validate a texturenet checkpoint; one clear error for anything else.
+
+    A checkpoint is input from strangers. Its generator config is checked against
+    ``config.GENERATOR_BOUNDS`` and its weights against the shapes that config implies
+    (:func:`checkpoint_problem`) before anything is built, so a crafted file is refused at once
+    instead of hanging or allocating gigabytes, and a damaged one says what is wrong with it.
+    """
+    _check_regular_file(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as file:
+            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    except OSError as error:  # permission denied, I/O error: the file may be fine, but cannot be read
+        raise TexturenetError(f"{path} cannot be read ({error.strerror or error})") from None
     except Exception as error:  # the unpickler raises many types for garbage; all mean "not loadable"
         if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
             raise TexturenetError(
@@ -117,17 +126,88 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise TexturenetError(f"{path} is not a texturenet checkpoint (train one with texturenet-train)")
     if checkpoint.get("version") != VERSION:
         raise TexturenetError(f"{path} has checkpoint version {checkpoint.get('version')}; this texturenet reads {VERSION}")
+    problem = checkpoint_problem(checkpoint)
+    if problem:
+        raise TexturenetError(f"{path} is damaged: {problem}")
     return checkpoint
 
 
-def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
-    """Rebuild the generator a checkpoint describes and load its weights."""
+def _check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular file before opening it (opening a FIFO would wait for a writer forever)."""
     try:
-        generator = PyramidGenerator(GeneratorConfig(**checkpoint["generator_config"]))
-        generator.load_state_dict(checkpoint["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise TexturenetError(f"checkpoint {checkpoint.get('name')!r} is damaged: {first}") from None
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TexturenetError(f"{path}: no such checkpoint file") from None
+    except OSError as error:  # a symlink loop, a folder on the way that cannot be searched
+        raise TexturenetError(f"{path} cannot be read ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
+        raise TexturenetError(f"{path} is a folder, not a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise TexturenetError(f"{path} is not a regular file (a pipe, socket or device), so not a checkpoint")
+
+
+def checkpoint_problem(checkpoint: dict[str, Any]) -> str:
+    """Why the generator a checkpoint describes cannot be built from it, in one line ("" if it can).
+
+    The config's keys and values first (GeneratorConfig's own validation, with its bounds), then
+    every weight's name and shape against a generator built on the meta device (shapes only,
+    nothing allocated), then NaN or infinite weights, which would make every picture blank.
+    """
+    raw = checkpoint.get("generator_config")
+    if not isinstance(raw, dict):
+        return "it has no generator_config"
+    fields = GeneratorConfig.__dataclass_fields__
+    unknown = sorted(repr(key) for key in raw if key not in fields)
+    missing = [name for name in fields if name not in raw]
+    if unknown or missing:
+        return "generator_config has " + " and ".join(
+            f"{what} key(s) {', '.join(names)}" for what, names in (("unknown", unknown), ("missing", missing)) if names)
+    try:
+        config = GeneratorConfig(**raw)
+    except ValueError as error:
+        return f"generator_config: {error}"
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        return "it has no state_dict"
+    with torch.device("meta"):
+        expected = PyramidGenerator(config).state_dict()
+    mismatch = state_dict_mismatch(state, expected)
+    if mismatch:
+        return f"its weights do not fit its generator_config: {mismatch}"
+    blank = [name for name, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if blank:
+        return f"{len(blank)} weight tensor(s) hold NaN or infinite values: {_first(blank)}"
+    return ""
+
+
+def state_dict_mismatch(found: dict[Any, Any], expected: dict[str, torch.Tensor]) -> str:
+    """What keeps state dict ``found`` from loading into a module whose state dict is ``expected`` ("" if nothing).
+
+    ``load_state_dict``'s own error lists the problems on lines of their own, under a first line that ends at a
+    colon; this is one line: counts of missing keys, unexpected keys and wrong shapes, and the first few of each.
+    """
+    def shape(value: Any) -> str:
+        if not isinstance(value, torch.Tensor):
+            return f"a {type(value).__name__}"
+        return "x".join(map(str, value.shape)) or "scalar"
+
+    missing = [name for name in expected if name not in found]
+    unexpected = [str(name) for name in found if name not in expected]
+    wrong = [f"{name} {shape(found[name])} (expected {shape(value)})" for name, value in expected.items()
+             if name in found and shape(found[name]) != shape(value)]
+    return "; ".join(f"{len(names)} {what}: {_first(names)}" for what, names in
+                     (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)) if names)
+
+
+def _first(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names``, and how many more there are."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+
+
+def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
+    """Rebuild the generator a checkpoint from :func:`load_checkpoint` describes (validated there) and load its weights."""
+    generator = PyramidGenerator(GeneratorConfig(**checkpoint["generator_config"]))
+    generator.load_state_dict(checkpoint["state_dict"])
     return generator
 
 

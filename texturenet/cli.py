@@ -11,12 +11,13 @@ import dataclasses
 import math
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, CPU_DEMO, LOSS_NETS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig, LossConfig, TrainConfig,
-                     StylizeConfig, field_doc)
+from .config import (ACTIVATIONS, AMP_DTYPES, CPU_DEMO, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig,
+                     LossConfig, TrainConfig, StylizeConfig, field_doc)
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -58,6 +59,20 @@ def _size(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
     return width, height
+
+
+class _LinesFormatter(argparse.HelpFormatter):
+    """Wraps the description and epilog to the terminal width, but line by line: argparse's default joins a list
+    (the optimize presets) into one paragraph, and RawDescriptionHelpFormatter leaves its long lines unwrapped.
+    A line's leading spaces are its indentation; its continuation lines hang 4 spaces further in."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        for line in text.splitlines():
+            body = line.lstrip()
+            inset = indent + line[: len(line) - len(body)]
+            lines.append(textwrap.fill(body, width, initial_indent=inset, subsequent_indent=inset + "    ") if body else "")
+        return "\n".join(lines)
 
 
 _FROM_FIELD = object()
@@ -207,7 +222,7 @@ def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
         "from --style alone. Slow, but the quality reference a texture network approximates in one pass.",
         epilog="Presets (converted to our loss normalisation; explicit flags override them):\n"
         + "\n".join(f"  {name}: {preset.note}" for name, preset in PRESETS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_LinesFormatter,
     )
     run = parser.add_argument_group("images and run")
     run.add_argument("--content", type=Path, help="Photo to stylise; leave out for texture synthesis (default: none).")
@@ -339,6 +354,9 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("give either --input (style models) or --size WxH (texture models)")
     if args.size is not None and args.preserve_color:
         parser.error("--preserve_color needs a photo (--input); a texture sample has no colours to keep")
+    if args.size is not None and args.size[0] * args.size[1] > MAX_SAMPLE_PIXELS:
+        parser.error(f"--size {args.size[0]}x{args.size[1]} is {args.size[0] * args.size[1] / 2**20:.0f} megapixels; a texture "
+                     f"sample is made in one pass, at most {MAX_SAMPLE_PIXELS // 2**20} megapixels (e.g. 4096x4096)")
     try:
         config = from_args(StylizeConfig, args)
     except ValueError as error:
@@ -407,7 +425,10 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
     if args.image_size < 16 or args.max_photos < 0 or not args.lr > 0:
         parser.error("--image_size must be at least 16, --max_photos >= 0 and --lr > 0")
-    settings = EvaluateSettings(args.image_size, args.noise_factors, args.iterations, args.optimizer, args.lr, args.max_photos, args.seed)
+    try:  # the seed and noise factors, bounded by the settings dataclass
+        settings = EvaluateSettings(args.image_size, args.noise_factors, args.iterations, args.optimizer, args.lr, args.max_photos, args.seed)
+    except ValueError as error:
+        parser.error(str(error))
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
     print(format_table(result))
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'grid.png'}")
@@ -443,7 +464,11 @@ def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
     if args.size < 16:
         parser.error("--size must be at least 16")
-    rows = measure_diversity(args.model, from_args(DiversitySettings, args), args.photo, args.grid, _device(args.cuda))
+    try:  # the noise factor, bounded by the settings dataclass
+        settings = from_args(DiversitySettings, args)
+    except ValueError as error:
+        parser.error(str(error))
+    rows = measure_diversity(args.model, settings, args.photo, args.grid, _device(args.cuda))
     columns = list(rows[0])
     print(" | ".join(columns))
     for row in rows:

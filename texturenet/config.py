@@ -21,6 +21,22 @@ LOSS_NETS = ("vgg19", "vgg16")
 VIDEO_NOISE = ("fixed", "fresh")
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 
+GENERATOR_BOUNDS: dict[str, tuple[int, int]] = {"scales": (1, 8), "channels": (1, 128), "noise_depth": (0, 64)}
+"""Inclusive ranges of the generator's sizes, for training flags and checkpoints alike (a checkpoint is input
+from strangers: its config is checked against these before anything is built). The paper uses K = 5-6 scales
+of 8 channels and 3 noise channels (Ulyanov et al. 2016, Sec. 3.1); 8 scales already pad photos to multiples
+of 128 pixels, and 8 scales of 128 channels make a 65M-parameter generator with 1024 full-resolution channels."""
+MAX_SEED = 2**32 - 1
+"""Seeds are 0..2^32-1, what every use takes: torch.manual_seed overflows past 2^64, the data order seeds a torch
+Generator with seed * 1_000_003 + epoch (data.py), tiled noise keys NumPy's PCG64 with it (no negatives)."""
+MAX_NOISE_FACTOR = 100.0
+"""|noise_factor| above this drowns the picture (the noise input is uniform in [0, factor]; 1 is what training saw)."""
+MAX_STYLE_SIZE = 4096
+"""The style image's shorter side at most 4096 pixels: its Gram targets are computed in one VGG pass."""
+MAX_SAMPLE_PIXELS = 16 * 2**20
+"""A texture sample is generated in one untiled pass: measured 1.2 KB of memory a pixel at the paper's 6 scales of
+8 channels (and a minute for 2048x2048 on 2 CPU cores), so 16 megapixels (4096x4096, about 20 GB) at most."""
+
 
 @dataclass
 class GeneratorConfig:
@@ -45,15 +61,24 @@ class GeneratorConfig:
     """Convolution padding: ``reflect`` for photos, ``circular`` for textures (they tile seamlessly)."""
 
     def __post_init__(self) -> None:
+        """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
+        for name in ("mode", "norm", "activation", "padding"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
         _check_choice("mode", self.mode, MODES)
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("padding", self.padding, PADDINGS)
-        for name in ("scales", "channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.noise_depth < 0 or (self.mode == "texture" and self.noise_depth < 1):
-            raise ValueError("noise_depth must be >= 0 (>= 1 in texture mode, where noise is the only input)")
+        for name, (least, most) in GENERATOR_BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            if name == "noise_depth" and (value < least or (self.mode == "texture" and value < 1)):
+                raise ValueError("noise_depth must be >= 0 (>= 1 in texture mode, where noise is the only input)")
+            if value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
+            if value > most:
+                raise ValueError(f"{name} must be at most {most}, got {value} (the paper's generator: 5-6 scales, 8 channels, 3 noise channels)")
 
     @property
     def image_channels(self) -> int:
@@ -77,15 +102,15 @@ class LossConfig:
     content_layers: tuple[str, ...] = ("relu4_2",)
     """Layers compared for the content loss (Gatys et al. and texture_nets: relu4_2)."""
     content_layer_weights: Optional[tuple[float, ...]] = None
-    """One weight per content layer; None means 1 for each."""
+    """One weight per content layer, in order (comma-separated on the command line, e.g. 1,0.5); unset, each weighs 1."""
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     """Layers whose Gram matrices make the style loss (Gatys et al. and texture_nets v1)."""
     style_layer_weights: Optional[tuple[float, ...]] = None
-    """One weight per style layer; None means 1 for each."""
+    """One weight per style layer, in order (comma-separated on the command line, e.g. 1,1,0.5,0.2,0.2); unset, each weighs 1."""
     content_weight: float = 1.0
     """Weight of the content loss."""
     style_weight: float = 2e3
-    """Weight of the style loss for torchvision's ImageNet VGG (derived, see README "Loss weights")."""
+    """Weight of the style loss. The right value depends on the loss network: retune it for another --loss_net or --vgg_weights (torchvision's ImageNet VGG has activations ~58x smaller than the Caffe-scale HED VGG16, for which 0.1 balances style and content); the default is derived for the ImageNet VGG19 (README "Loss weights")."""
     tv_weight: float = 1e-4
     """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2)."""
     diversity_weight: float = 0.0
@@ -168,7 +193,7 @@ class TrainConfig:
     viz: bool = False
     """Stream losses, samples and the configuration to a Visdom server (docs/MONITORING.md)."""
     viz_env: Optional[str] = None
-    """Visdom environment of the run; None means the run name."""
+    """Visdom environment of the run (its page is /env/ENV on the server); unset, it is the run name."""
     viz_server: str = "http://localhost"
     """Address of the Visdom server."""
     viz_port: int = 8097
@@ -193,11 +218,32 @@ class TrainConfig:
             raise ValueError(f"log_every must be at least 1, got {self.log_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1):
             raise ValueError("lr must be > 0 and lr_decay in (0, 1]")
+        check_seed(self.seed)
+        if self.style_size > MAX_STYLE_SIZE:
+            raise ValueError(f"style_size must be at most {MAX_STYLE_SIZE}, got {self.style_size}")
+        self._check_sizes_reach_layers()
         if self.loss.diversity_weight:
             if self.generator.noise_depth == 0:
                 raise ValueError("diversity_weight needs noise (noise_depth >= 1): without it every sample is the same")
             if self.mode == "texture" and self.batch_size < 2:
                 raise ValueError("diversity_weight compares the samples of a batch: use batch_size >= 2")
+
+    def _check_sizes_reach_layers(self) -> None:
+        """Refuse, before training starts, crops and style images too small for the loss layers (2x2 after VGG's pools).
+
+        The generator's output (image_size) is seen by the style layers, in style mode by the content layers too, and
+        by the diversity layer when that term is on; the style image (style_size) by the style layers.
+        """
+        from .loss_network import smallest_input
+
+        loss = self.loss
+        seen = [*loss.style_layers, *(loss.content_layers if self.mode == "style" else ()),
+                *((loss.diversity_layer,) if loss.diversity_weight else ())]
+        for name, size, layers in (("image_size", self.image_size, seen), ("style_size", self.style_size, loss.style_layers)):
+            least, layer = smallest_input(layers)
+            if size < least:
+                raise ValueError(f"{name} {size} is too small for loss layer {layer}, which needs at least {least} pixels "
+                                 f"(2x2 after VGG's pools); give --{name} {least} or shallower layers")
 
     @property
     def mode(self) -> str:
@@ -235,8 +281,8 @@ class StylizeConfig:
     """``fixed``: the same noise field on every frame (steady texture); ``fresh``: new noise for each frame (it flickers)."""
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.noise_factor):
-            raise ValueError(f"noise_factor must be a finite number, got {self.noise_factor}")
+        check_noise_factor(self.noise_factor)
+        check_seed(self.seed)
         if self.max_size is not None and self.max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {self.max_size}")
         if self.tile is not None and (self.tile < 0 or 0 < self.tile < 64):
@@ -244,6 +290,22 @@ class StylizeConfig:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         _check_choice("video_noise", self.video_noise, VIDEO_NOISE)
+
+
+def check_seed(seed: int) -> None:
+    """A ValueError unless ``seed`` is in 0..:data:`MAX_SEED` (past it, a traceback once training or sampling starts)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in 0..{MAX_SEED}, got {seed}")
+
+
+def check_noise_factor(factor: float) -> None:
+    """A ValueError unless ``factor`` is finite and at most :data:`MAX_NOISE_FACTOR` in size.
+
+    The noise enters every scale (Ulyanov et al. 2016, Sec. 3.1) and is instance-normalised only after the first
+    convolution: 1e300 overflows it to inf and the picture comes out black.
+    """
+    if not (math.isfinite(factor) and abs(factor) <= MAX_NOISE_FACTOR):
+        raise ValueError(f"noise_factor must be a number in -{MAX_NOISE_FACTOR:g}..{MAX_NOISE_FACTOR:g}, got {factor}")
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
+from .config import check_noise_factor
 from .data import read_image, resize_long_side, save_image, to_tensor
 from .errors import TexturenetError
 from .loss_network import LossNetwork, canonical_layer
@@ -42,6 +43,10 @@ class DiversitySettings:
     """Its weights: ``imagenet``, a torchvision-layout state dict, or ``random``."""
     layer: str = "relu4_2"
     """Layer in which distances are measured (the diversity term's default layer)."""
+
+    def __post_init__(self) -> None:
+        """The noise factor within the bound every command shares (config.py)."""
+        check_noise_factor(self.noise_factor)
 
 
 def model_samples(stylizer: Stylizer, settings: DiversitySettings, photo: Optional[Tensor]) -> Tensor:

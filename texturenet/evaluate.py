@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint
-from .config import LossConfig
+from .config import LossConfig, check_noise_factor, check_seed
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
 from .files import write_atomic
@@ -52,6 +52,12 @@ class EvaluateSettings:
     """Score only the first this many photos (0: all)."""
     seed: int = 0
     """Seed of the generator's noise."""
+
+    def __post_init__(self) -> None:
+        """Seed and noise factors within the bounds every command shares (config.py)."""
+        check_seed(self.seed)
+        for factor in self.noise_factors:
+            check_noise_factor(factor)
 
 
 def checkpoint_losses(model: Path, vgg_weights: Optional[str]) -> tuple[LossConfig, Optional[Path], int]:

@@ -10,7 +10,8 @@ the 2016 original.
 
 Inputs and outputs are RGB in [0, 1] (the output is not clamped during training; callers that
 save pictures clamp). Any size works: photos are padded to a multiple of 2^(K-1) and the
-output cropped back; textures are generated with per-scale noise at the requested size.
+output cropped back; textures are generated with per-scale noise at the requested size, or,
+below the size the coarsest scale needs, at that size with the requested corner cropped out.
 """
 from __future__ import annotations
 
@@ -111,7 +112,25 @@ class PyramidGenerator(nn.Module):
             return self._stylise(image, noise_factor, generator, shared_noise)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
-        return self.synthesize(self.noise_pyramid(batch, int(size[0]), int(size[1]), noise_factor, generator))
+        height, width = int(size[0]), int(size[1])
+        noise = self.noise_pyramid(batch, *self.sample_size(height, width, batch), noise_factor, generator)
+        return self.synthesize(noise)[..., :height, :width]
+
+    def sample_size(self, height: int, width: int, batch: int = 1) -> tuple[int, int]:
+        """The size at which a ``height`` x ``width`` texture is sampled before its top-left corner is cropped out.
+
+        Scale K-1 sees ceil(size / 2^(K-1)) pixels (Sec. 3.1). Reflection padding needs 2 of them in each
+        direction, and a norm that computes statistics (instance norm; batch norm while training) needs 2
+        values per channel: a 32x32 sample of a 6-scale model has a 1x1 coarsest map, which allows neither.
+        Such sizes are sampled at 2^(K-1) + 1 (2 coarsest pixels) instead; every size that ran before is
+        returned unchanged, so it gives the same picture. (A cropped sample no longer tiles seamlessly.)
+        """
+        coarsest = 2 ** (self.config.scales - 1)
+        per_channel = math.ceil(height / coarsest) * math.ceil(width / coarsest) * (batch if self.config.norm == "batch" else 1)
+        statistics = self.config.norm == "instance" or self.training
+        if (self.config.padding == "reflect" and min(height, width) <= coarsest) or (statistics and per_channel < 2):
+            return max(height, coarsest + 1), max(width, coarsest + 1)
+        return height, width
 
     def noise_pyramid(
         self, batch: int, height: int, width: int, noise_factor: float = 1.0, generator: Optional[torch.Generator] = None

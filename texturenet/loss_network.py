@@ -19,6 +19,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from .checkpoint import state_dict_mismatch
 from .errors import TexturenetError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -56,11 +57,36 @@ def canonical_layer(name: str) -> str:
     return name.strip()
 
 
+_BLOCK = re.compile(r"^(?:conv|relu)(\d+)_\d+$|^pool(\d+)$")
+
+
+def smallest_input(layers: Iterable[str]) -> tuple[int, str]:
+    """The smallest input side at which every layer of ``layers`` still has 2x2 pixels, and the layer that needs it.
+
+    VGG halves the resolution at each 2x2 pool (floor); convB_i and reluB_i see the input after B-1 pools, poolB
+    after B. On a 1x1 map a Gram matrix (Gatys et al. 2015) has no spatial statistics left to match, and the
+    next pool fails. Names this does not know count as needing nothing (the loss network reports them).
+    """
+    least, deepest = 1, ""
+    for name in layers:
+        match = _BLOCK.match(canonical_layer(name))
+        if match:
+            block, pool = match.groups()
+            needed = 2 * 2 ** (int(block) - 1 if block else int(pool))
+            if needed > least:
+                least, deepest = needed, canonical_layer(name)
+    return least, deepest
+
+
+ARCHS = {"vgg16": "D", "vgg19": "E"}
+"""The loss networks and their torchvision configurations (Simonyan & Zisserman 2015, Table 1: D and E)."""
+
+
 def _vgg(arch: str) -> nn.Sequential:
     """Randomly initialised VGG ``features`` only: skips building the 120M-parameter classifier."""
     from torchvision.models.vgg import cfgs, make_layers
 
-    return make_layers(cfgs[{"vgg16": "D", "vgg19": "E"}[arch]])
+    return make_layers(cfgs[ARCHS[arch]])
 
 
 def _load_imagenet(arch: str) -> nn.Sequential:
@@ -109,11 +135,16 @@ def load_features(arch: str, weights: str) -> nn.Sequential:
         raise TexturenetError(f"--vgg_weights {weights}: not a readable PyTorch state dict ({error.__class__.__name__})") from None
     if not isinstance(state, Mapping):
         raise TexturenetError(f"--vgg_weights {weights}: expected a state dict, found a {type(state).__name__}")
-    try:
-        features.load_state_dict(_features_state_dict(state))
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise TexturenetError(f"--vgg_weights {weights} does not fit torchvision's {arch}: {first}") from None
+    state = _features_state_dict(state)
+    mismatch = state_dict_mismatch(state, features.state_dict())
+    if mismatch:
+        other = next(name for name in ARCHS if name != arch)
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            expected = _vgg(other).state_dict()
+        if not state_dict_mismatch(state, expected):
+            raise TexturenetError(f"--vgg_weights {weights} looks like {other}, not {arch}; pass --loss_net {other}")
+        raise TexturenetError(f"--vgg_weights {weights} does not fit torchvision's {arch}: {mismatch}")
+    features.load_state_dict(state)
     return features
 
 

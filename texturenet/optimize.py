@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import check_writable
-from .config import LossConfig
+from .config import LossConfig, check_seed
 from .data import read_image, resize_long_side, resize_short_side, save_image, to_tensor
 from .errors import TexturenetError
 from .losses import PerceptualLoss
@@ -130,6 +130,7 @@ class OptimizeSettings:
             raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_seed(self.seed)
 
 
 Callback = Callable[[int, Tensor, dict[str, float], float], None]
@@ -178,22 +179,31 @@ def optimize_image(
         return terms["total"]
 
     spent = 0.0
-    bar = tqdm(range(1, settings.iterations + 1), desc="optimising", unit="it", dynamic_ncols=True, disable=not progress, leave=False)
-    for iteration in bar:
+    bar = tqdm(total=settings.iterations, desc="optimising", unit="it", dynamic_ncols=True, disable=not progress, leave=False)
+    for iteration in range(1, settings.iterations + 1):
         start = time.perf_counter()
         optimizer.step(closure)
         if settings.optimizer == "adam":  # the TF tutorial clips after every step; L-BFGS keeps its history intact
             with torch.no_grad():
                 image.clamp_(0, 1)
         spent += time.perf_counter() - start
-        if iteration % 10 == 0 or iteration == settings.iterations:
-            bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items() if k in ("style", "content", "tv", "total")})
+        bar.update()
+        if iteration % 10 == 0:
+            bar.set_postfix_str(format_terms({k: v.item() for k, v in terms.items()}), refresh=False)
         if callback is not None and ((every and iteration % every == 0) or iteration == settings.iterations):
             callback(iteration, image.detach().clamp(0, 1), {k: v.item() for k, v in terms.items()}, spent)
     final = image.detach().clamp(0, 1)
     with torch.no_grad():
         final_terms = {k: float(v) for k, v in loss(final, targets).items()}
+    # The terms of the last step are those of the image before it; the bar ends on the final image's own.
+    bar.set_postfix_str(format_terms(final_terms))
+    bar.close()
     return final, final_terms
+
+
+def format_terms(terms: dict[str, float]) -> str:
+    """The loss terms as the progress bar and the final line show them (the per-layer style terms left out)."""
+    return ", ".join(f"{k} {v:.4g}" for k, v in terms.items() if not k.startswith("style_"))
 
 
 def optimize_files(
@@ -222,5 +232,5 @@ def optimize_files(
     width, height = size
     final, terms = optimize_image(loss, settings, None if photo is None else photo.to(device), (height, width), save_every, save)
     save_image(final[0], output)
-    tqdm.write("final losses: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items() if not k.startswith("style_")))
+    tqdm.write("final losses: " + format_terms(terms))
     return output
