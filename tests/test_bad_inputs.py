@@ -123,7 +123,7 @@ def _make(folder: Path, kind: str) -> Path:
     elif kind in ("float32_tiff", "int32_tiff"):  # a horizontal ramp: black on the left to white on the right
         path = folder / f"{kind}.tif"
         ramp = np.tile(np.linspace(0, 1, 48), (40, 1))
-        Image.fromarray(ramp.astype(np.float32) if kind == "float32_tiff" else (ramp * 65535).astype(np.int32)).save(path)
+        Image.fromarray(ramp.astype(np.float32) if kind == "float32_tiff" else (ramp * (2**31 - 1)).astype(np.int32)).save(path)
     elif kind == "negative_float_tiff":
         path = folder / "signed.tif"
         Image.fromarray(np.full((40, 48), -1.0, np.float32)).save(path)

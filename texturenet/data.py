@@ -51,7 +51,7 @@ def _to_8bit(array: np.ndarray) -> np.ndarray:
     """One channel of integers or floats to uint8, by the range its values are in.
 
     Floats in [0, 1] are the usual float convention; larger values are read as 8-, 16- or 32-bit
-    integers, by the smallest range that holds them. Negative or non-finite samples are refused:
+    integers (Pillow's 32-bit mode is signed), by the smallest range that holds them. Negative or non-finite samples are refused:
     guessing their meaning would give an all-black or all-white picture.
     """
     values = array.astype(np.float64)
@@ -59,9 +59,9 @@ def _to_8bit(array: np.ndarray) -> np.ndarray:
         raise UnreadableImage("its samples are negative or not finite, so they have no meaning as brightness")
     top = values.max(initial=0)
     is_float = array.dtype.kind == "f"
-    scale = next((full for full in ((1.0,) if is_float else ()) + (255.0, 65535.0, 2.0**32 - 1) if top <= full), None)
+    scale = next((full for full in ((1.0,) if is_float else ()) + (255.0, 65535.0, 2.0**31 - 1) if top <= full), None)
     if scale is None:
-        raise UnreadableImage(f"its samples reach {top:.3g}, beyond the 32-bit range")
+        raise UnreadableImage(f"its samples reach {top:.3g}, beyond the signed 32-bit range")
     return np.round(values * (255.0 / scale)).astype(np.uint8)
 
 
