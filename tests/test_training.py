@@ -82,3 +82,18 @@ def test_resume_auto_and_mismatches(photos: Path, style_image: Path, tmp_path: P
     Image.new("RGB", (40, 40), (200, 10, 10)).save(other)
     with pytest.raises(TexturenetError, match="different --texture"):
         Trainer(config(*base, "--texture", other, "--name", "glass", "--resume", tmp_path / "glass_iter2.pth")).run()
+
+
+def test_bundled_demo_on_cpu_is_short_and_ends_with_a_stylised_photo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No --data_dir, --texture or --cuda: CPU_DEMO's settings, except those given; then a stylised bundled photo."""
+    from texturenet.cli import train_main
+    from texturenet.config import CPU_DEMO
+
+    train_main(["--vgg_weights", "random", "--scales", "3", "--workers", "0", "--style_layers", "relu1_1,relu2_1",
+                "--content_layers", "relu2_1", "--image_size", "32", "--iterations", "2", "--checkpoint_dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"--batch_size {CPU_DEMO['batch_size']}, --save_every {CPU_DEMO['save_every']}; give them to choose otherwise" in out
+    assert "--iterations" not in out.splitlines()[0] and "2 iterations x 2" in out  # explicit flags win
+    picture = tmp_path / "style_chelsea.jpg"
+    assert f"model: {tmp_path / 'style.pth'}\nstylised bundled photo chelsea.jpg: {picture}" in out
+    assert Image.open(picture).size == Image.open(Path(__file__).resolve().parent.parent / "texturenet/assets/photos/chelsea.jpg").size
