@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny real image files, and running the real scripts as subprocesses."""
+"""Shared fixtures: tiny real image files, running the real scripts as subprocesses, and the browser tests' browser."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,42 @@ def needs_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared exists beside CI's clone, not in a user's clone)")
     return path
+
+
+REQUIRE_BROWSER = "TEXTURENET_REQUIRE_BROWSER"
+
+
+def need_browser(what: str, *, chromedriver: bool = False, page_libraries: bool = False) -> tuple[str, str]:
+    """(chromium, chromedriver) for the browser test of ``what``, or skip it saying what is missing and how to install it.
+
+    With pip alone the README's test command must pass, and Debian's chromium is not pip's: the test is skipped,
+    with the install commands in the reason that ``pytest -ra`` prints. CI installs the browser and exports
+    TEXTURENET_REQUIRE_BROWSER=1 (.ci/run): there a skip would hide an untested page, so the same reason fails.
+    ``chromedriver`` (with selenium) is for tests that drive the page; ``page_libraries`` for the Visdom page.
+    The chromedriver path is "" when not asked for.
+    """
+    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver") if chromedriver else ""
+    missing: list[str] = []
+    absent = [name for name, path in (("chromium", binary), ("chromedriver", driver)) if path is None]
+    if absent:
+        missing.append(f"{' and '.join(absent)} not on PATH (apt-get install -y chromium chromium-driver)")
+    if chromedriver and importlib.util.find_spec("selenium") is None:
+        missing.append("selenium is not installed (pip install -e \".[test]\")")
+    if page_libraries:
+        from texturenet.visdom_server import missing_static
+
+        libraries = missing_static()
+        if libraries:
+            missing.append(f"{len(libraries)} Visdom page libraries are missing, e.g. {libraries[0]} "
+                           "(texturenet-visdom --install_static, needs npm)")
+    if missing:
+        reason = f"browser test of {what} NOT RUN: " + "; ".join(missing)
+        if os.environ.get(REQUIRE_BROWSER):
+            pytest.fail(f"{reason}; {REQUIRE_BROWSER} is set, so this is a failure, not a skip")
+        pytest.skip(f"{reason}; set {REQUIRE_BROWSER}=1 to make this a failure")
+    assert binary is not None and driver is not None  # both found, else skipped or failed above
+    return binary, driver
 
 
 def run_script(name: str, *args: object, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -1,8 +1,8 @@
 """The offline Visdom page in a real headless Chromium: it must draw the run's plots, not just load.
 
-Needs the Debian packages ``chromium`` and the page libraries (``texturenet-visdom --install_static``).
-Without them this test FAILS with the command to run, never skips silently; set
-TEXTURENET_NO_BROWSER=1 to skip it on purpose (the reason is then shown by ``pytest -rs``).
+Needs the Debian package ``chromium`` and the page libraries (``texturenet-visdom --install_static``).
+Without them it is skipped with the commands to run (``pytest -ra`` shows them); with
+TEXTURENET_REQUIRE_BROWSER=1 (CI) it fails instead (conftest.need_browser).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from _visdom_server import ROOT, free_port, train_command, visdom_server
+from conftest import need_browser
 
 pytest.importorskip("visdom", reason="visdom is not installed: PIP_CONSTRAINT=constraints.txt pip install visdom")
 
@@ -23,29 +24,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--virtual-time-budget=15000"]
 
 
-def chromium() -> str:
-    if os.environ.get("TEXTURENET_NO_BROWSER"):
-        pytest.skip("TEXTURENET_NO_BROWSER is set: the browser test of the Visdom page did NOT run")
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        pytest.fail("BROWSER TEST NOT RUN: no chromium on PATH; install it with `apt-get install -y chromium chromium-driver` "
-                    "(or set TEXTURENET_NO_BROWSER=1 to skip on purpose)")
-    from texturenet.visdom_server import missing_static
-
-    missing = missing_static()
-    if missing:
-        pytest.fail(f"BROWSER TEST NOT RUN: {len(missing)} Visdom page libraries are missing (e.g. {missing[0]}); "
-                    "install them with `texturenet-visdom --install_static` (needs npm)")
-    return found
-
-
 def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=120)
 
 
 def test_offline_page_draws_the_run(tmp_path: Path) -> None:
-    binary = chromium()
+    binary, _ = need_browser("the Visdom page", page_libraries=True)
     port = free_port()
     with visdom_server(port, tmp_path / "envs"):
         result = subprocess.run(train_command(port, tmp_path / "ck", "browser", 4, "--viz_every", "2"),

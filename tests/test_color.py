@@ -61,6 +61,7 @@ def test_preserve_color_refuses_texture_samples(tmp_path: Path, random_model: Pa
     assert result.returncode == 2 and "--preserve_color needs a photo" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_script_preserves_colour_when_tiling_automatically(tmp_path: Path, random_model: Path) -> None:
     """Above 2048x2048 pixels the photo is tiled automatically (odd sizes): same size out, the photo's colour."""
     photo_path = _odd_photo(tmp_path, 2051, 2049)

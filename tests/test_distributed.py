@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from texturenet.checkpoint import load_generator
@@ -49,6 +50,7 @@ def test_rank_shards_tile_the_global_stream() -> None:
             assert [next(shard) for _ in range(batch)] == [next(expected) for _ in range(batch)]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None:
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
     _train(["--batch_size", "2", "--checkpoint_dir", str(one)])

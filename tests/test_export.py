@@ -63,6 +63,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"instance": save_random_model(folder / "instance.pth", scales=6), "batch": batch}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_onnx_matches_pytorch_at_any_size(tmp_path: Path, models: dict[str, Path], norm: str) -> None:
     onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
@@ -97,6 +98,7 @@ def test_torchscript_matches_pytorch_at_any_size(tmp_path: Path, models: dict[st
             _assert_close(graph(photos, torch.tensor(0.0)), models["instance"], photos)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_pt2_matches_pytorch_at_any_size_and_batch(tmp_path: Path, models: dict[str, Path], norm: str) -> None:
     output = tmp_path / f"{norm}.pt2"

@@ -58,6 +58,7 @@ def _in_flight(folder: Path) -> bool:
     return any(".tmp" in name for name in os.listdir(folder)) if folder.exists() else False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_killed_terminated_interrupted_then_resumed_matches_uninterrupted(tmp_path: Path) -> None:
     folder = tmp_path / "run"

@@ -62,6 +62,7 @@ def test_stylize_a_folder_keeps_names_and_tree(style_model: Path, photos: Path, 
     assert max(Image.open(tmp_path / "out" / sources[0]).size) <= 40
 
 
+@pytest.mark.slow
 def test_texture_mode_trains_from_noise_and_samples_any_size(style_image: Path, tmp_path: Path) -> None:
     result = run_script("train.py", *TINY, "--mode", "texture", "--texture", style_image, "--checkpoint_dir", tmp_path,
                         "--iterations", 3, "--name", "tex")
@@ -132,3 +133,37 @@ def test_the_imagenet_default_says_how_to_give_weights_when_it_cannot_download(p
                             capture_output=True, text=True, timeout=300, env=env)
     assert_clean_error(result, "--vgg_weights")
     assert str(tmp_path / "hub") in result.stderr and "TEXTURENET_VGG_WEIGHTS" in result.stderr
+
+
+def entry_points() -> dict[str, str]:
+    """The console scripts of setup.cfg (name -> module:function), read from the source tree so that a new one is covered."""
+    import configparser
+
+    from conftest import ROOT
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    lines = [line.split("=") for line in cfg["options.entry_points"]["console_scripts"].strip().splitlines()]
+    return {name.strip(): target.strip() for name, target in lines}
+
+
+def test_every_help_is_typeable_and_fits(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--help of every command: no Python ``None`` (nothing a user can type), lines within 100 columns on a 100-column
+    terminal (the optimize presets' epilog included), and --style_weight says it depends on the loss network."""
+    import importlib
+
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps to the terminal width, which COLUMNS sets
+    helps = {}
+    for name, target in entry_points().items():
+        module, function = target.split(":")
+        with pytest.raises(SystemExit) as exited:
+            getattr(importlib.import_module(module), function)(["--help"])
+        assert exited.value.code == 0, name
+        helps[name] = capsys.readouterr().out
+    for name, text in helps.items():
+        assert "None" not in text, (name, [line for line in text.splitlines() if "None" in line])
+        assert max(map(len, text.splitlines())) <= 100, (name, [line for line in text.splitlines() if len(line) > 100])
+    assert "Presets" in helps["texturenet-optimize"]
+    for name in ("texturenet-train", "texturenet-optimize"):
+        style_weight = " ".join(helps[name].split("\n  --style_weight STYLE_WEIGHT")[1].split("\n  --tv_weight")[0].split())
+        assert "depends on the loss network" in style_weight and "--loss_net" in style_weight and "--vgg_weights" in style_weight, style_weight

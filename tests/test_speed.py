@@ -119,6 +119,7 @@ def _untiled(generator: torch.nn.Module, image: np.ndarray, noise_factor: float 
     return out.clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Coarse scales from the whole photo, statistics gathered layer by layer over every tile's core, and margins
@@ -185,6 +186,7 @@ def _stylize(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "stylize.py"), *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_stylize_cli_tile_and_folder(tmp_path: Path, checkpoint: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -230,6 +232,7 @@ def test_stylize_folder_batches_without_changing_a_picture(tmp_path: Path, check
     assert bad.returncode == 2 and "batch_size" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
 def test_mixed_precision_losses_close_to_float32(dtype: torch.dtype) -> None:
     """--amp numerics: every loss term under autocast within 1% of float32 (measured: 0.42% bfloat16, 0.11% float16)."""
@@ -262,6 +265,7 @@ def test_mixed_precision_choice() -> None:
     assert not mixed_precision(cpu, False, "float16")[1].is_enabled()
 
 
+@pytest.mark.slow
 def test_float16_training_scales_the_loss_and_resumes_the_scaler(tmp_path: Path, photos: Path, style_image: Path) -> None:
     """--amp --amp_dtype float16 (what GPUs without bfloat16 get): a GradScaler steps, its state is saved and resumed."""
     from conftest import TINY, run_script
