@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import texturenet.data
 from _visdom_server import ROOT, answers, free_port
 from conftest import TINY
 from test_gui import png_bytes, save_random_model
+from texturenet.checkpoint import RunLock
 from texturenet.gui import GuiApp, GuiConfig, GuiServer
 
 TIMEOUT = 0.3
@@ -212,9 +214,12 @@ def earlier_run_files_are_not_replaced(served: Served, _monkeypatch: pytest.Monk
     assert status == 409 and answer["error"] == (
         f"name: a run named 'again' already exists in {served.checkpoints} (again_iter3.pth); choose another name, "
         "or continue it with texturenet-train --resume auto --name again"), answer
-    (served.checkpoints / "busy.lock").write_text("12345\n")
-    status, answer = served.train(name="busy")
-    assert status == 409 and "a run named 'busy' is training in" in answer["error"], answer
+    running = RunLock(served.checkpoints, "busy")  # a real lock, as a training run holds it
+    try:
+        status, answer = served.train(name="busy")
+    finally:
+        running.release()
+    assert status == 409 and "a run named 'busy' is training in" in answer["error"] and f"pid {os.getpid()}" in answer["error"], answer
     time.sleep(0.5)  # a child started by mistake would have rewritten the file by now
     assert stopped.read_bytes() == before and not list(served.checkpoints.glob("again.*"))
 

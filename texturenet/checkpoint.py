@@ -176,7 +176,7 @@ def checkpoint_problem(checkpoint: dict[str, Any]) -> str:
         return f"its weights do not fit its generator_config: {mismatch}"
     blank = [name for name, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
     if blank:
-        return f"{len(blank)} weight tensor(s) hold NaN or infinite values: {_first(blank)}"
+        return f"{len(blank)} weight tensor(s) hold NaN or infinite values: {first_few(blank)}"
     return ""
 
 
@@ -195,11 +195,11 @@ def state_dict_mismatch(found: dict[Any, Any], expected: dict[str, torch.Tensor]
     unexpected = [str(name) for name in found if name not in expected]
     wrong = [f"{name} {shape(found[name])} (expected {shape(value)})" for name, value in expected.items()
              if name in found and shape(found[name]) != shape(value)]
-    return "; ".join(f"{len(names)} {what}: {_first(names)}" for what, names in
+    return "; ".join(f"{len(names)} {what}: {first_few(names)}" for what, names in
                      (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)) if names)
 
 
-def _first(names: list[str], shown: int = 3) -> str:
+def first_few(names: list[str], shown: int = 3) -> str:
     """The first ``shown`` of ``names``, and how many more there are."""
     return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
 
@@ -254,3 +254,22 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             os.close(self.descriptor)
             self.descriptor = None
+
+    @staticmethod
+    def holder(folder: Path, name: str) -> Optional[str]:
+        """The pid of the live run that holds run ``name``'s lock in ``folder``, or None if none does.
+
+        A lock file that a killed run left behind holds no lock, so it counts as free (the next
+        run takes it over), exactly as :class:`RunLock` itself sees it.
+        """
+        try:
+            descriptor = os.open(folder / f"{name}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(descriptor)  # closing also lets go of the shared lock taken to look
+        return None

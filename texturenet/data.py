@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Sequence
 
@@ -85,27 +86,40 @@ def check_dimensions(width: int, height: int) -> None:
         raise UnreadableImage(f"{width}x{height} is more than {MAX_ASPECT} times longer than wide")
 
 
-def load_rgb(path: Path | BinaryIO, min_side: Optional[int] = None) -> Image.Image:
-    """Decode ``path`` upright (EXIF orientation applied) as RGB; :class:`UnreadableImage` for anything else.
-
-    The size is checked from the header before any pixel is decoded (:func:`check_dimensions`).
-    ``min_side`` lets JPEG decoding skip resolution it does not need (``Image.draft``), which
-    is most of the decode time for large photos.
-    """
+@contextmanager
+def _open_image(source: Path | BinaryIO) -> Iterator[Image.Image]:
+    """``Image.open(source)`` (the header only), every decoder error, then or while in use, an UnreadableImage."""
     try:
-        with Image.open(path) as image:
-            check_dimensions(*image.size)
-            if min_side and image.format == "JPEG":
-                image.draft("RGB", (min_side, min_side))  # keeps both sides >= min_side
-            image = ImageOps.exif_transpose(image)
-            image.load()
-            return _to_rgb(image)
+        with Image.open(source) as image:
+            yield image
     except UnreadableImage:
         raise
     except Image.DecompressionBombError as error:
         raise UnreadableImage(f"DecompressionBombError: {error}") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError) as error:
         raise UnreadableImage(type(error).__name__) from None
+
+
+def image_size(source: Path | BinaryIO) -> tuple[int, int]:
+    """(width, height) from the header alone, no pixel decoded (not yet checked: callers may have stricter limits)."""
+    with _open_image(source) as image:
+        return image.size
+
+
+def load_rgb(source: Path | BinaryIO, min_side: Optional[int] = None) -> Image.Image:
+    """Decode ``source`` upright (EXIF orientation applied) as RGB; :class:`UnreadableImage` for anything else.
+
+    The size is checked from the header before any pixel is decoded (:func:`check_dimensions`).
+    ``min_side`` lets JPEG decoding skip resolution it does not need (``Image.draft``), which
+    is most of the decode time for large photos.
+    """
+    with _open_image(source) as image:
+        check_dimensions(*image.size)
+        if min_side and image.format == "JPEG":
+            image.draft("RGB", (min_side, min_side))  # keeps both sides >= min_side
+        image = ImageOps.exif_transpose(image)
+        image.load()
+        return _to_rgb(image)
 
 
 def to_tensor(image: Image.Image) -> Tensor:

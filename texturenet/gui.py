@@ -212,21 +212,20 @@ def decode_upload(data: bytes, config: GuiConfig, budget: DecodeBudget) -> Image
 
     The size comes from the header; the pixels are decoded only within ``budget``.
     """
-    from .data import load_rgb, resize_long_side
+    from .data import UnreadableImage, image_size, load_rgb, resize_long_side
 
     if not data:
         raise RequestError("photo: the upload is empty; choose an image file")
     try:
-        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
-            width, height = probe.size
+        width, height = image_size(io.BytesIO(data))  # type: ignore[arg-type]  # PIL reads file objects as well as paths
         megapixels = width * height / 1e6
         if megapixels > config.max_megapixels:
             raise RequestError(f"photo: {width}x{height} is {megapixels:.0f} megapixels; the limit is {config.max_megapixels:g}")
         with budget.hold(megapixels, config.request_timeout):
             image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]  # PIL reads file objects as well as paths
             return resize_long_side(image, config.max_side)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise RequestError(f"photo: the upload is not an image this server can read ({type(error).__name__}); use a PNG or JPEG") from None
+    except UnreadableImage as error:
+        raise RequestError(f"photo: the upload is not an image this server can read ({error}); use a PNG or JPEG") from None
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -503,16 +502,16 @@ class GuiApp:
         The trainer refuses those too, but only once the page has been told the run started; a
         stopped run's ``NAME_iterN.pth`` is work that a new run of the same name would replace.
         """
-        from .checkpoint import run_files
+        from .checkpoint import RunLock, first_few, run_files
 
         folder = self.config.checkpoint_dir
-        if (folder / f"{name}.lock").exists():
-            raise RequestError(f"name: a run named {name!r} is training in {folder} ({name}.lock); choose another name "
-                               "(if no such run is going, a killed run left the lock behind: delete it)", HTTPStatus.CONFLICT)
+        owner = RunLock.holder(folder, name)
+        if owner is not None:
+            raise RequestError(f"name: a run named {name!r} is training in {folder} (pid {owner}, {name}.lock); choose another name",
+                               HTTPStatus.CONFLICT)
         existing = [path.name for path in run_files(folder, name)]
         if existing:
-            shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
-            raise RequestError(f"name: a run named {name!r} already exists in {folder} ({shown}); choose another name, "
+            raise RequestError(f"name: a run named {name!r} already exists in {folder} ({first_few(existing)}); choose another name, "
                                f"or continue it with texturenet-train --resume auto --name {name}", HTTPStatus.CONFLICT)
 
     def stylize(self, query: dict[str, Any], body: bytes) -> bytes:

@@ -22,8 +22,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, load_checkpoint, make_checkpoint, remove_stale_temporaries, run_files,
-                         save_atomic)
+from .checkpoint import (RunLock, check_space, check_writable, first_few, load_checkpoint, make_checkpoint, remove_stale_temporaries,
+                         run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, setup, teardown
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
@@ -123,9 +123,8 @@ class Trainer:
         if not existing or self.config.resume is not None:
             return []
         if not self.config.overwrite:
-            shown = ", ".join(path.name for path in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
             raise TexturenetError(
-                f"run {self.name!r} already has checkpoints in {self.config.checkpoint_dir} ({shown}); pass --resume auto to "
+                f"run {self.name!r} already has checkpoints in {self.config.checkpoint_dir} ({first_few([p.name for p in existing])}); pass --resume auto to "
                 "continue it, --name OTHER to start a new run beside it, or --overwrite to replace it"
             )
         return existing
