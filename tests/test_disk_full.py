@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from texturenet.checkpoint import load_checkpoint
+from texturenet.checkpoint import load_checkpoint, remove_stale_temporaries
+from texturenet.files import atomic_path
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",
@@ -92,3 +93,19 @@ def test_stylize_onto_a_full_disk_keeps_the_picture_already_there(full_disk: Pat
     assert len(errors) == 1 and "No space left on device" in errors[0] and "the file already there is unchanged" in errors[0]
     assert earlier.read_bytes() == before
     assert sorted(p.name for p in full_disk.iterdir()) == ["out.png"]  # no temporary file left behind
+
+
+def test_what_a_kill_in_mid_write_leaves_is_cleared_for_that_run_only(tmp_path: Path) -> None:
+    """The temporary names atomic_path really makes, for every file a run writes, are the ones a resumed run clears."""
+    leftovers = []
+    for run in ("style", "other"):
+        for name in (f"{run}_iter3.pth", f"{run}.pth", f"{run}_samples.png", f"{run}_loss.png", f"{run}_losses.csv"):
+            with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / name) as temporary:
+                leftovers.append(temporary.name)
+                raise KeyboardInterrupt  # atomic_path removes it; a kill -9 would not have
+    for name in leftovers:
+        (tmp_path / name).write_bytes(b"half a file")
+    (tmp_path / "style_samples.png").write_bytes(b"a finished picture")
+
+    assert remove_stale_temporaries(tmp_path, "style") == 5
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(leftovers[5:] + ["style_samples.png"])

@@ -22,7 +22,7 @@ import torch
 
 from .config import GeneratorConfig
 from .errors import TexturenetError
-from .files import write_atomic
+from .files import temporary_pattern, write_atomic
 from .generator import PyramidGenerator
 
 FORMAT = "texturenet"
@@ -55,6 +55,15 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
 RUN_FILE = r"(_iter\d+)?\.pth"
 """What follows a run's name in its checkpoint files: ``NAME.pth`` (final) or ``NAME_iterN.pth`` (along the way)."""
 
+RUN_OUTPUTS = {"samples": ("_samples", ".png"), "loss": ("_loss", ".png"), "losses": ("_losses", ".csv")}
+"""The other files of run NAME (what follows NAME, extension), written beside its checkpoints by the file monitor."""
+
+
+def run_output(folder: Path, name: str, kind: str) -> Path:
+    """Where run ``name`` keeps its ``kind`` of :data:`RUN_OUTPUTS`: ``run_output(f, "style", "samples")`` is ``f/style_samples.png``."""
+    after, suffix = RUN_OUTPUTS[kind]
+    return folder / f"{name}{after}{suffix}"
+
 
 def run_files(folder: Path, name: str) -> list[Path]:
     """The checkpoint files of run ``name`` in ``folder`` (final and intermediate), sorted."""
@@ -63,14 +72,17 @@ def run_files(folder: Path, name: str) -> list[Path]:
 
 
 def remove_stale_temporaries(folder: Path, name: str) -> int:
-    """Delete the temporary files that interrupted saves of run ``name`` left in ``folder``; returns how many.
+    """Delete the temporary files that interrupted writes of run ``name`` left in ``folder``; returns how many.
 
-    :func:`save_atomic` removes its temporary file on every error it sees, but a ``kill -9`` or a
-    power cut in the middle of a write leaves it behind. Only this run's names are touched
-    (another run may be saving into the same folder at this moment).
+    Every writer removes its temporary file on the errors it sees, but a ``kill -9`` or a power
+    cut in the middle of a write leaves it behind: of a checkpoint, or of the sample grid, loss
+    plot and loss table the monitor writes beside it (:data:`RUN_OUTPUTS`). Only this run's names
+    are touched (another run may be saving into the same folder at this moment).
     """
-    # .NAME_iterN.XXXX.tmp.pth (files.py), or .NAME_iterN.pth.XXXX.tmp from texturenet before 0.x
-    pattern = re.compile(rf"\.{re.escape(name)}(_iter\d+)?(\..+\.tmp\.pth|\.pth\..+\.tmp)")
+    run = re.escape(name)
+    patterns = [temporary_pattern(run + stem, suffix) for stem, suffix in ((RUN_FILE.removesuffix(r"\.pth"), ".pth"), *RUN_OUTPUTS.values())]
+    patterns.append(rf"\.{run}(_iter\d+)?\.pth\..+\.tmp")  # checkpoints' temporary files as earlier versions named them
+    pattern = re.compile("|".join(patterns))
     stale = [path for path in folder.iterdir() if pattern.fullmatch(path.name)] if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)

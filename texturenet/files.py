@@ -8,6 +8,7 @@ an ordinary ``open()`` would give it (0666 less the process umask), not mkstemp'
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -40,6 +41,15 @@ def check_target(path: Path, what: str = "output") -> None:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise TexturenetError(f"cannot write {what} {path}: {folder} is not writable; choose another folder")
             return
+
+
+def temporary_pattern(stem: str, suffix: str) -> str:
+    """A regex for the temporary files :func:`atomic_path` makes for targets named ``stem + suffix``.
+
+    ``stem`` is a regex (``r"style(_iter\\d+)?"``), ``suffix`` a plain extension (``".pth"``): the
+    temporary file of ``style_iter5.pth`` is ``.style_iter5.XXXXXXXX.tmp.pth``.
+    """
+    return rf"\.{stem}\.[a-z0-9_]+\.tmp{re.escape(suffix)}"
 
 
 @contextmanager

@@ -387,7 +387,9 @@ class TrainingRun:
 
     def picture(self, kind: str) -> Optional[Path]:
         """``NAME_samples.png`` or ``NAME_loss.png`` if this run wrote it (not one left by an earlier run)."""
-        path = self.folder / f"{self.name}_{kind}.png"
+        from .checkpoint import run_output
+
+        path = run_output(self.folder, self.name, kind)
         try:
             return path if path.stat().st_mtime >= self.started - 1 else None
         except OSError:

@@ -28,6 +28,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
+from .checkpoint import run_output
 from .data import save_image, save_pil
 from .errors import TexturenetError
 from .files import write_atomic
@@ -105,7 +106,7 @@ class FileMonitor:
 
     def samples(self, iteration: int, grid: Tensor) -> None:
         try:
-            save_image(grid, self.folder / f"{self.name}_samples.png")
+            save_image(grid, run_output(self.folder, self.name, "samples"))
         except TexturenetError as error:  # a full disk must not stop training; the checkpoint writer reports it
             warnings.warn(str(error))
 
@@ -117,13 +118,13 @@ class FileMonitor:
 
     def _write_history(self) -> None:
         keys = [k for k in ("total", "content", "style", "tv") if any(k in h for h in self.history)]
-        plot_losses(self.history, keys, self.folder / f"{self.name}_loss.png")
+        plot_losses(self.history, keys, run_output(self.folder, self.name, "loss"))
         columns = list(dict.fromkeys(k for h in self.history for k in h))
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=columns)
         writer.writeheader()
         writer.writerows(self.history)
-        write_atomic(self.folder / f"{self.name}_losses.csv", lambda file: file.write(text.getvalue().encode()), "loss history")
+        write_atomic(run_output(self.folder, self.name, "losses"), lambda file: file.write(text.getvalue().encode()), "loss history")
 
     def close(self) -> None:
         pass
