@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from texturenet.noise import IndependentNoise
 from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
 
@@ -52,12 +53,19 @@ def test_noise_factor_zero_is_deterministic_and_noise_changes_the_output() -> No
     with torch.no_grad():
         a, b = generator(photo, noise_factor=0), generator(photo, noise_factor=0)
         c, d = generator(photo, noise_factor=1), generator(photo, noise_factor=1)
-        e = generator(photo, noise_factor=1, generator=torch.Generator().manual_seed(3))
-        f = generator(photo, noise_factor=1, generator=torch.Generator().manual_seed(3))
+        e = generator(photo, noise_factor=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+        f = generator(photo, noise_factor=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
     assert torch.equal(a, b)
     assert not torch.allclose(c, d)  # fresh noise at every forward pass
     assert torch.equal(e, f)  # same seed, same picture
     assert not torch.allclose(a, c)
+
+
+def test_padding_defaults_by_mode_where_the_config_is_made() -> None:
+    """Texture models pad circularly (samples tile seamlessly) without anyone choosing it; photos reflect."""
+    assert GeneratorConfig(mode="texture").padding == "circular"
+    assert GeneratorConfig().padding == "reflect"
+    assert GeneratorConfig(mode="texture", padding="zeros").padding == "zeros"
 
 
 def test_texture_mode_samples_non_square_sizes() -> None:
@@ -76,10 +84,10 @@ def _tiled_equals_sample_on_doubled_noise(padding: str) -> bool:
     """
     torch.manual_seed(0)
     generator = PyramidGenerator(GeneratorConfig(mode="texture", padding=padding, scales=4)).eval()
-    noise = generator.noise_pyramid(1, 64, 96)
+    noise = generator.noise_inputs(1, 64, 96, IndependentNoise())
     with torch.no_grad():
-        tile = generator.synthesize(noise)
-        big = generator.synthesize([n.repeat(1, 1, 2, 2) for n in noise])
+        tile = generator.body(noise)
+        big = generator.body([n.repeat(1, 1, 2, 2) for n in noise])
     return torch.allclose(big, tile.repeat(1, 1, 2, 2), atol=1e-4)
 
 

@@ -15,6 +15,7 @@ from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.fast import fast_generator
 from texturenet.generator import PyramidGenerator
+from texturenet.noise import IndependentNoise
 from texturenet.tiling import stylize_tiled, stylize_with_context, tile_starts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +51,8 @@ def test_fast_generator_computes_the_same_function(config: GeneratorConfig) -> N
     image = torch.rand(2, 3, 70, 45, dtype=torch.float64)  # not a multiple of 2^(K-1): padding path too
     with torch.no_grad():
         for factor in (0.0, 1.0):
-            expected = plain(image, noise_factor=factor, generator=torch.Generator().manual_seed(3))
-            got = fast(image, noise_factor=factor, generator=torch.Generator().manual_seed(3))
+            expected = plain(image, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+            got = fast(image, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
             # float64: the split/sub-pixel convolutions are exact, only rounding differs.
             assert torch.allclose(got, expected, atol=1e-9, rtol=0), (got - expected).abs().max()
 
@@ -76,8 +77,8 @@ def test_fast_generator_texture_mode_odd_size_falls_back_exactly() -> None:
     fast = fast_generator(plain)
     with torch.no_grad():
         for size in ((40, 40), (37, 29)):
-            a = plain(size=size, generator=torch.Generator().manual_seed(1))
-            b = fast(size=size, generator=torch.Generator().manual_seed(1))
+            a = plain(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
+            b = fast(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
             assert torch.allclose(a, b, atol=1e-4 * a.abs().max().item())
 
 
@@ -147,7 +148,7 @@ def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, monkeypa
 
 
 def test_positional_noise_agrees_where_windows_overlap_and_tiles_do_not_change_the_picture() -> None:
-    from texturenet.tiling import positional_noise
+    from texturenet.noise import positional_noise
 
     big = positional_noise(7, 0, 100, 60, 100, 140, 3)
     assert torch.equal(big[..., 30:, 40:], positional_noise(7, 0, 130, 100, 70, 100, 3))
@@ -247,7 +248,7 @@ def test_mixed_precision_losses_close_to_float32(dtype: torch.dtype) -> None:
     results = {}
     for amp in (False, True):
         with torch.autocast("cpu", dtype=dtype, enabled=amp):
-            output = generator(photos, generator=torch.Generator().manual_seed(5))
+            output = generator(photos, noise=IndependentNoise(torch.Generator().manual_seed(5)))
             terms = loss(output, loss.content_targets(photos), inputs=2)
         assert terms["total"].dtype == torch.float32
         results[amp] = {name: value.item() for name, value in terms.items()}

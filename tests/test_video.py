@@ -14,6 +14,7 @@ from conftest import BUNDLED_PHOTOS, run_script
 
 av = pytest.importorskip("av", reason="video needs PyAV (pip install 'texturenet[video]')")
 
+from texturenet.noise import IndependentNoise, SharedNoise
 from texturenet.checkpoint import load_generator  # noqa: E402
 from texturenet.video import VideoWriter  # noqa: E402
 
@@ -66,15 +67,15 @@ def test_fixed_noise_flickers_less_than_fresh_noise(tmp_path: Path, random_model
 
 
 def test_shared_noise_gives_each_frame_the_noise_of_a_batch_of_one(random_model: Path) -> None:
-    """``shared_noise`` (the fixed video noise): batching does not change any frame's result."""
+    """``SharedNoise`` (the fixed video noise): batching does not change any frame's result."""
     generator = load_generator(random_model)
     frames = torch.rand(3, 3, 20, 28, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        batched = generator(frames, generator=torch.Generator().manual_seed(5), shared_noise=True)
+        batched = generator(frames, noise=SharedNoise(torch.Generator().manual_seed(5)))
         for frame, result in zip(frames, batched):
-            alone = generator(frame[None], generator=torch.Generator().manual_seed(5))[0]
+            alone = generator(frame[None], noise=IndependentNoise(torch.Generator().manual_seed(5)))[0]
             assert torch.allclose(result, alone, atol=1e-5)
-        assert not torch.allclose(batched, generator(frames, generator=torch.Generator().manual_seed(5)), atol=1e-3)
+        assert not torch.allclose(batched, generator(frames, noise=IndependentNoise(torch.Generator().manual_seed(5))), atol=1e-3)
 
 
 def test_bad_video_gives_one_clear_line(tmp_path: Path, random_model: Path) -> None:

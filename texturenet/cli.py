@@ -163,12 +163,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The one config object of a run, from parsed flags. Raises ValueError for invalid values."""
     if args.mode == "texture" and args.data_dir is not None:
         raise ValueError("--data_dir is for style mode; texture mode learns from --texture alone")
-    generator = from_args(GeneratorConfig, args, padding=args.padding or ("reflect" if args.mode == "style" else "circular"))
     return from_args(
         TrainConfig,
         args,
         resume=None if args.resume is None else Path(args.resume),
-        generator=generator,
+        generator=from_args(GeneratorConfig, args),
         loss=loss_config(args),
     )
 

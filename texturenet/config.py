@@ -57,15 +57,19 @@ class GeneratorConfig:
     """``instance`` (Ulyanov et al. 2016/2017, instance normalisation) or ``batch`` (the 2016 original)."""
     activation: str = "leaky_relu"
     """``leaky_relu`` (slope 0.01, the original pyramid) or ``relu`` (the instance-norm code)."""
-    padding: str = "reflect"
-    """Convolution padding: ``reflect`` for photos, ``circular`` for textures (they tile seamlessly)."""
+    padding: Optional[str] = None
+    """Convolution padding; unset: ``reflect`` for style (photos), ``circular`` for texture mode (samples tile seamlessly)."""
 
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
-        for name in ("mode", "norm", "activation", "padding"):
+        for name in ("mode", "norm", "activation"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
         _check_choice("mode", self.mode, MODES)
+        if self.padding is None:
+            self.padding = "reflect" if self.mode == "style" else "circular"
+        if not isinstance(self.padding, str):
+            raise ValueError(f"padding must be a string, got {self.padding!r}")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("padding", self.padding, PADDINGS)

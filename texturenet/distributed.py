@@ -13,7 +13,7 @@ What a distributed run means, so that it is the same training as one process wit
   [i*G + r*B, i*G + (r+1)*B). Resuming at iteration i starts every rank at i*G, so resume
   stays exact.
 - Every rank draws the noise of the whole global batch from the same seeded RNG and keeps its
-  own rows (``PyramidGenerator.noise_shard``), so ranks see independent noise and the RNG stays
+  own rows (``texturenet.noise.ShardedNoise``), so ranks see independent noise and the RNG stays
   in step across ranks and with a one-process run.
 - All losses are means over the batch and DDP averages gradients over ranks, so a step is the
   gradient of the global-batch mean, as in one process (Ulyanov et al. 2016, Sec. 3.2: SGD on

@@ -8,13 +8,11 @@ The exported graph takes two inputs and returns one output:
   are not the numbers PyTorch draws for a given --seed);
 * ``stylized``: float32 (N, 3, H, W), clamped to [0, 1].
 
-Why a dedicated module and not the generator itself: the generator pads a photo to a multiple
-of 2^(K-1) with Python integer arithmetic and a Python branch (reflect, or replicate for tiny
-photos). Traced, those become constants of the example size and the graph breaks on other
-sizes. :class:`StylizeGraph` computes the same padding from the input's shape inside the graph,
-as row and column indices (reflected, or clamped for tiny photos, chosen by a tensor
-condition), so any size runs and matches the PyTorch generator. It reuses the generator's own
-modules (branches, joins, to_rgb), so the weights are those of the checkpoint.
+Why a graph of its own: the generator's training and inference paths take a noise source and
+Python options that a graph cannot. :class:`StylizeGraph` composes the generator's input plan,
+whose padding (reflected, or edge-replicated for tiny photos, chosen by a tensor condition) and
+cropping follow the input's shape, with its body, so any size runs and matches the PyTorch
+generator with the checkpoint's weights.
 
 Instance norm (Ulyanov et al. 2016/2017) is exported as ONNX InstanceNormalization with the
 per-image statistics it uses in PyTorch (``track_running_stats`` is False in texturenet, so
@@ -28,31 +26,25 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checkpoint import load_generator
 from .errors import TexturenetError
 from .files import atomic_path, check_target, refuse_overwriting_inputs
-from .generator import PyramidGenerator
+from .generator import PyramidBody, PyramidGenerator
 
 FORMATS = ("onnx", "pt2", "torchscript")
 OPSET = 20
 """ONNX opset of the exported graph (onnxruntime >= 1.17 runs it)."""
 
 
-def _pad_indices(size: int, padded: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Indices of the ``padded`` rows (or columns) made from ``size``: reflected, and edge-replicated."""
-    index = torch.arange(padded, device=device)
-    reflected = torch.where(index < size, index, 2 * (size - 1) - index)
-    return reflected, index.clamp(max=size - 1)
-
-
 class StylizeGraph(nn.Module):
     """The photo -> stylised picture function of a style generator, written to export at any size.
 
-    Same computation as ``PyramidGenerator._stylise`` (Ulyanov et al. 2016, Sec. 3.1) with the
-    padding done by index gathers (see the module docstring); scriptable and exportable.
+    The generator's own pieces (Ulyanov et al. 2016, Sec. 3.1): its ``InputPlan``, whose
+    padding and cropping are index gathers that follow the input's shape, and a copy of its
+    ``PyramidBody`` (the checkpoint's weights), with the noise drawn inside the graph.
+    Scriptable and exportable.
     """
 
     def __init__(self, generator: PyramidGenerator) -> None:
@@ -60,43 +52,19 @@ class StylizeGraph(nn.Module):
         if generator.config.mode != "style":
             raise TexturenetError("this is a texture model; export takes style models (photo in, picture out). "
                                   "Sample textures with texturenet-stylize --size WxH")
-        self.coarsest = generator.branches[-1]
-        self.finer = nn.ModuleList(list(generator.branches)[-2::-1])  # joins[i] merges these in this order
-        self.joins = generator.joins
-        self.to_rgb = generator.to_rgb
-        self.multiple = generator.multiple
-        self.scales = generator.config.scales
-        self.noise_depth = generator.config.noise_depth
+        self.plan = generator.plan
+        self.body = PyramidBody(generator.config)
+        self.body.load_state_dict(generator.state_dict())
+        self.body.to(generator.to_rgb.weight)
 
     def forward(self, image: Tensor, noise_factor: Tensor) -> Tensor:
-        height, width = image.shape[2], image.shape[3]
-        m = self.multiple
-        # Padded size: a multiple of m with at least 2 blocks (two pixels at the coarsest scale).
-        # max(c, 2) is written c + 1 // c (c >= 1), which symbolic shapes handle without a branch.
-        blocks_h, blocks_w = (height + m - 1) // m, (width + m - 1) // m
-        reflect_h, edge_h = _pad_indices(height, (blocks_h + 1 // blocks_h) * m, image.device)
-        reflect_w, edge_w = _pad_indices(width, (blocks_w + 1 // blocks_w) * m, image.device)
-        # The generator reflects unless a pad is as large as the photo; then it replicates the edge.
-        reflect = (reflect_h.min() >= 0) & (reflect_w.min() >= 0)
-        x = image.index_select(2, torch.where(reflect, reflect_h, edge_h)).index_select(3, torch.where(reflect, reflect_w, edge_w))
         inputs: list[Tensor] = []
-        for k in range(self.scales):
-            if k > 0:
-                x = F.avg_pool2d(x, 2)
-            if self.noise_depth > 0:
-                noise = torch.rand_like(x[:, :1].expand(-1, self.noise_depth, -1, -1)) * noise_factor
-                inputs.append(torch.cat([x, noise], dim=1))
-            else:
-                inputs.append(x)
-        k = self.scales - 1
-        y = self.coarsest(inputs[k])
-        for join, branch in zip(self.joins, self.finer):
-            k -= 1
-            y = join(y, branch(inputs[k]))
-        # Cropped by index gathers too: a slice is a view whose layout depends on whether the photo
-        # was padded, and torch.export would fix that for all sizes from the example's.
-        out = self.to_rgb(y).clamp(0, 1)
-        return out.index_select(2, torch.arange(height, device=out.device)).index_select(3, torch.arange(width, device=out.device))
+        for pooled in self.plan.pool(self.plan.pad(image), self.plan.scales):
+            noise: Optional[Tensor] = None
+            if self.plan.noise_depth > 0:
+                noise = torch.rand_like(pooled[:, :1].expand(-1, self.plan.noise_depth, -1, -1)) * noise_factor
+            inputs.append(self.plan.with_noise(pooled, noise))
+        return self.plan.crop(self.body(inputs).clamp(0, 1), image.shape[2], image.shape[3])
 
 
 def export_model(model: Path, fmt: str, output: Path) -> Path:
@@ -120,7 +88,7 @@ def _write(graph: StylizeGraph, fmt: str, output: Path) -> None:
         # An example whose size is not a multiple of 2^(K-1) and a batch of 2: with a multiple,
         # or a batch of 1, torch.export would take the example's padding (none) or batch for
         # constants. Dim.AUTO keeps every dimension symbolic with the guards the graph implies.
-        example = (torch.rand(2, 3, 2 * graph.multiple + 5, 3 * graph.multiple + 7), torch.tensor(0.0))
+        example = (torch.rand(2, 3, 2 * graph.plan.multiple + 5, 3 * graph.plan.multiple + 7), torch.tensor(0.0))
         dims = {axis: torch.export.Dim.AUTO for axis in (0, 2, 3)}
         torch.export.save(torch.export.export(graph, example, dynamic_shapes={"image": dims, "noise_factor": None}), str(output))
         return
@@ -129,7 +97,7 @@ def _write(graph: StylizeGraph, fmt: str, output: Path) -> None:
         import onnxscript  # noqa: F401
     except ImportError:
         raise TexturenetError("ONNX export needs onnx and onnxscript: pip install 'texturenet[export]'") from None
-    example = (torch.rand(1, 3, 2 * graph.multiple, 3 * graph.multiple), torch.tensor(0.0))
+    example = (torch.rand(1, 3, 2 * graph.plan.multiple, 3 * graph.plan.multiple), torch.tensor(0.0))
     dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
     torch.onnx.export(
         graph, example, str(output), dynamo=True, opset_version=OPSET, external_data=False, verbose=False,

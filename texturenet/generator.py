@@ -12,17 +12,23 @@ Inputs and outputs are RGB in [0, 1] (the output is not clamped during training;
 save pictures clamp). Any size works: photos are padded to a multiple of 2^(K-1) and the
 output cropped back; textures are generated with per-scale noise at the requested size, or,
 below the size the coarsest scale needs, at that size with the requested corner cropped out.
+
+The model is written in two parts that every path composes (training, the fast inference path
+in fast.py, tiling, export): the :class:`InputPlan` (pad, pool per scale, add noise, crop back)
+and the :class:`PyramidBody` (per-scale inputs -> RGB). Noise comes from a source the caller
+passes in (``texturenet.noise``).
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import GeneratorConfig
+from .noise import IndependentNoise, NoiseSource
 
 
 def _norm(config: GeneratorConfig, channels: int) -> nn.Module:
@@ -68,25 +74,119 @@ class JoinBlock(nn.Module):
         return self.block(torch.cat([self.norm_coarse(coarse), self.norm_fine(fine)], dim=1))
 
 
-class PyramidGenerator(nn.Module):
-    """Texture network generator; see the module docstring for the architecture."""
+def join_for_scale(scales: int, k: int) -> int:
+    """Which join merges scale ``k`` into everything coarser: joins[i] merges scale K-2-i (so this is its own inverse)."""
+    return scales - 2 - k
+
+
+def _axis_indices(size: int, padded: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Indices of the ``padded`` rows (or columns) made from ``size``: reflected, and edge-replicated."""
+    index = torch.arange(padded, device=device)
+    reflected = torch.where(index < size, index, 2 * (size - 1) - index)
+    return reflected, index.clamp(max=size - 1)
+
+
+def pad_indices(height: int, width: int, padded_height: int, padded_width: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Rows and columns of a photo padded at the bottom and right: the padding rule of every path.
+
+    Reflected, which keeps the border content-like; edge-replicated (both axes) where a pad is
+    as large as the photo, which cannot reflect that far. Chosen by a tensor condition, so an
+    exported graph keeps both.
+    """
+    reflect_h, edge_h = _axis_indices(height, padded_height, device)
+    reflect_w, edge_w = _axis_indices(width, padded_width, device)
+    reflect = (reflect_h.min() >= 0) & (reflect_w.min() >= 0)
+    return torch.where(reflect, reflect_h, edge_h), torch.where(reflect, reflect_w, edge_w)
+
+
+class InputPlan(nn.Module):
+    """How a photo becomes the pyramid's per-scale inputs, and how the output is cropped back (Sec. 3.1).
+
+    Written once, in the form export needs: sizes from the input's shape with integer arithmetic
+    that symbolic shapes follow (no Python branch on a size), padding and cropping as index
+    gathers (reflected, or edge-replicated for photos too small to reflect, chosen by a tensor
+    condition). Traced or exported, any size then runs. No parameters: the state dict is the body's.
+    """
+
+    def __init__(self, scales: int, noise_depth: int) -> None:
+        super().__init__()
+        self.scales = scales
+        self.noise_depth = noise_depth
+        self.multiple = 2 ** (scales - 1)
+        """Photo sizes are padded to a multiple of this, so every pooling level divides exactly."""
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """A multiple of 2^(K-1) with at least two blocks: two pixels at the coarsest scale, which reflection padding needs.
+
+        max(c, 2) is written c + 1 // c (c >= 1), which symbolic shapes handle without a branch.
+        """
+        m = self.multiple
+        blocks_h, blocks_w = (height + m - 1) // m, (width + m - 1) // m
+        return (blocks_h + 1 // blocks_h) * m, (blocks_w + 1 // blocks_w) * m
+
+    def pad(self, image: Tensor) -> Tensor:
+        """(N, C, H, W) -> padded to :meth:`padded_size` by :func:`pad_indices`."""
+        height, width = image.shape[2], image.shape[3]
+        padded_height, padded_width = self.padded_size(height, width)
+        rows, cols = pad_indices(height, width, padded_height, padded_width, image.device)
+        return image.index_select(2, rows).index_select(3, cols)
+
+    def pool(self, image: Tensor, count: int) -> List[Tensor]:
+        """``image`` and ``count - 1`` successive 2x2 average poolings of it: scales k..k+count-1 from scale k."""
+        pooled = [image]
+        for _ in range(1, count):
+            pooled.append(F.avg_pool2d(pooled[-1], 2))
+        return pooled
+
+    def with_noise(self, pooled: Tensor, noise: Optional[Tensor]) -> Tensor:
+        """One scale's input: the pooled photo with the noise channels appended (none without noise)."""
+        return pooled if noise is None else torch.cat([pooled, noise], dim=1)
+
+    def crop(self, output: Tensor, height: int, width: int) -> Tensor:
+        """The top-left ``height`` x ``width`` of the output, by index gathers.
+
+        A slice would be a view whose layout depends on whether the photo was padded, and
+        torch.export would fix that for all sizes from the example's.
+        """
+        rows = torch.arange(height, device=output.device)
+        cols = torch.arange(width, device=output.device)
+        return output.index_select(2, rows).index_select(3, cols)
+
+
+class PyramidBody(nn.Module):
+    """The pyramid itself: per-scale inputs (finest first) -> RGB, the join loop written once (Fig. 2).
+
+    Its state dict is the checkpoint's (``branches``, ``joins``, ``to_rgb``). Scriptable, so that
+    export composes it with the :class:`InputPlan`.
+    """
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
-        self.config = config
         in_channels = config.image_channels + config.noise_depth
         c = config.channels
         self.branches = nn.ModuleList(ConvBlock(config, in_channels, c) for _ in range(config.scales))
-        # joins[i] merges scale K-2-i into everything coarser (i+1 scales of c channels each).
+        # joins[i] merges scale K-2-i (join_for_scale) into everything coarser (i+1 scales of c channels each).
         self.joins = nn.ModuleList(JoinBlock(config, c * (i + 1), c) for i in range(config.scales - 1))
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
-        self.noise_shard: tuple[int, int] = (0, 1)
-        """(rank, world size) in data-parallel training: see ``texturenet.distributed``."""
 
-    @property
-    def multiple(self) -> int:
-        """Photo sizes are padded to a multiple of this, so every pooling level divides exactly."""
-        return 2 ** (self.config.scales - 1)
+    def forward(self, inputs: List[Tensor]) -> Tensor:
+        # Every branch depends only on its own scale's input, so all run before the joins.
+        branched: List[Tensor] = []
+        for k, branch in enumerate(self.branches):
+            branched.append(branch(inputs[k]))
+        x = branched[-1]
+        for i, join in enumerate(self.joins):
+            x = join(x, branched[join_for_scale(len(branched), i)])
+        return self.to_rgb(x)
+
+
+class PyramidGenerator(PyramidBody):
+    """Texture network generator: the :class:`InputPlan` around a :class:`PyramidBody`; see the module docstring."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__(config)
+        self.config = config
+        self.plan = InputPlan(config.scales, config.noise_depth)
 
     def forward(
         self,
@@ -95,26 +195,49 @@ class PyramidGenerator(nn.Module):
         noise_factor: float = 1.0,
         size: Optional[Sequence[int]] = None,
         batch: int = 1,
-        generator: Optional[torch.Generator] = None,
-        shared_noise: bool = False,
+        noise: Optional[NoiseSource] = None,
     ) -> Tensor:
         """Stylise ``image`` (N, 3, H, W) in [0, 1], or, in texture mode, sample (batch, 3, *size).
 
         ``noise_factor`` scales the uniform noise: 1 is what training saw, 0 gives a
-        deterministic output. ``generator`` draws the noise (default: torch's global RNG, so
-        ``torch.manual_seed`` fixes it). ``shared_noise`` gives every photo of the batch the
-        same noise field, the one a batch of one would get (video frames: the texture stays
-        put from frame to frame instead of flickering).
+        deterministic output. ``noise`` draws it (default: independent per image from torch's
+        global RNG, so ``torch.manual_seed`` fixes it; see ``texturenet.noise`` for the others).
         """
+        noise = noise or IndependentNoise()
         if self.config.mode == "style":
             if image is None:
                 raise ValueError("a style-mode generator needs an input image")
-            return self._stylise(image, noise_factor, generator, shared_noise)
+            height, width = image.shape[-2:]
+            return self.plan.crop(self.body(self.inputs(self.plan.pad(image), noise, noise_factor)), height, width)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
         height, width = int(size[0]), int(size[1])
-        noise = self.noise_pyramid(batch, *self.sample_size(height, width, batch), noise_factor, generator)
-        return self.synthesize(noise)[..., :height, :width]
+        return self.plan.crop(self.body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, noise_factor)), height, width)
+
+    def body(self, inputs: List[Tensor]) -> Tensor:
+        """Per-scale inputs -> RGB (:class:`PyramidBody`; the fast path computes the same function its own way)."""
+        return PyramidBody.forward(self, inputs)
+
+    def inputs(self, padded: Tensor, noise: NoiseSource, noise_factor: float = 1.0, first: int = 0) -> List[Tensor]:
+        """Scales ``first``..K-1's inputs from ``padded``, the padded photo at scale ``first``."""
+        return [self.scale_input(pooled, first + i, noise, noise_factor)
+                for i, pooled in enumerate(self.plan.pool(padded, self.config.scales - first))]
+
+    def scale_input(self, pooled: Tensor, scale: int, noise: NoiseSource, noise_factor: float = 1.0,
+                    top: int = 0, left: int = 0) -> Tensor:
+        """Scale ``scale``'s input: the pooled photo (N, 3, h, w), whose top-left is (top, left) of that scale's map, and its noise."""
+        if not self.config.noise_depth:
+            return pooled
+        n, _, height, width = pooled.shape
+        return self.plan.with_noise(pooled, noise(scale, n, height, width, depth=self.config.noise_depth, factor=noise_factor,
+                                                  device=pooled.device, dtype=pooled.dtype, top=top, left=left))
+
+    def noise_inputs(self, batch: int, height: int, width: int, noise: NoiseSource, noise_factor: float = 1.0) -> List[Tensor]:
+        """Texture mode's inputs: noise alone at each scale, ceil(size / 2^k) pixels."""
+        device = self.to_rgb.weight.device
+        return [noise(k, batch, math.ceil(height / 2**k), math.ceil(width / 2**k), depth=self.config.noise_depth,
+                      factor=noise_factor, device=device, dtype=torch.float32)
+                for k in range(self.config.scales)]
 
     def sample_size(self, height: int, width: int, batch: int = 1) -> tuple[int, int]:
         """The size at which a ``height`` x ``width`` texture is sampled before its top-left corner is cropped out.
@@ -131,65 +254,3 @@ class PyramidGenerator(nn.Module):
         if (self.config.padding == "reflect" and min(height, width) <= coarsest) or (statistics and per_channel < 2):
             return max(height, coarsest + 1), max(width, coarsest + 1)
         return height, width
-
-    def noise_pyramid(
-        self, batch: int, height: int, width: int, noise_factor: float = 1.0, generator: Optional[torch.Generator] = None
-    ) -> list[Tensor]:
-        """Texture mode's inputs: independent uniform noise at each scale, ceil(size / 2^k) pixels."""
-        device = self.to_rgb.weight.device
-        return [
-            self._noise(batch, math.ceil(height / 2**k), math.ceil(width / 2**k), noise_factor, device, generator)
-            for k in range(self.config.scales)
-        ]
-
-    def synthesize(self, noise: Sequence[Tensor]) -> Tensor:
-        """Texture mode: the sample for given per-scale noise (finest first), e.g. from :meth:`noise_pyramid`."""
-        return self._pyramid(list(noise))
-
-    def _stylise(self, image: Tensor, noise_factor: float, generator: Optional[torch.Generator], shared_noise: bool = False) -> Tensor:
-        height, width = image.shape[-2:]
-        # At least two pixels at the coarsest scale, so that reflection padding is possible there.
-        pad_h = max(-height % self.multiple, 2 * self.multiple - height)
-        pad_w = max(-width % self.multiple, 2 * self.multiple - width)
-        if pad_h or pad_w:
-            # Reflection keeps the border content-like; tiny photos cannot reflect that far.
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-        inputs = []
-        scaled = image
-        for k in range(self.config.scales):
-            if k:
-                scaled = F.avg_pool2d(scaled, 2)
-            inputs.append(self.scale_input(scaled, noise_factor, generator, shared_noise))
-        return self._pyramid(inputs)[..., :height, :width]
-
-    def scale_input(self, scaled: Tensor, noise_factor: float = 1.0, generator: Optional[torch.Generator] = None,
-                    shared_noise: bool = False) -> Tensor:
-        """One scale's input: the pooled photo (N, 3, h, w) with fresh noise channels appended."""
-        n, _, h, w = scaled.shape
-        noise = self._noise(1 if shared_noise else n, h, w, noise_factor, scaled.device, generator, dtype=scaled.dtype)
-        if noise is None:
-            return scaled
-        return torch.cat([scaled, noise.expand(n, -1, -1, -1) if shared_noise else noise], dim=1)
-
-    def _noise(
-        self,
-        n: int,
-        h: int,
-        w: int,
-        factor: float,
-        device: torch.device,
-        generator: Optional[torch.Generator],
-        dtype: torch.dtype = torch.float32,
-    ) -> Optional[Tensor]:
-        if self.config.noise_depth == 0:
-            return None
-        rank, world = self.noise_shard  # distributed: draw the global batch's noise, keep this rank's rows
-        noise = torch.rand(n * world, self.config.noise_depth, h, w, device=device, dtype=dtype, generator=generator)
-        return noise[rank * n : (rank + 1) * n].mul_(factor)
-
-    def _pyramid(self, inputs: list[Optional[Tensor]]) -> Tensor:
-        x = self.branches[-1](inputs[-1])
-        for i, k in enumerate(range(self.config.scales - 2, -1, -1)):
-            x = self.joins[i](x, self.branches[k](inputs[k]))
-        return self.to_rgb(x)

@@ -26,6 +26,7 @@ from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save
 from .errors import TexturenetError
 from .fast import fast_generator
 from .files import check_target, refuse_overwriting_inputs
+from .noise import IndependentNoise, SharedNoise
 from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_with_context
 
 
@@ -45,7 +46,7 @@ class Stylizer:
     @torch.inference_mode()
     def stylize(self, image: Tensor, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
         """(3, H, W) in [0, 1] -> stylised (3, H, W) in [0, 1], same size."""
-        output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, generator=self._noise(seed))
+        output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
         return output[0].clamp(0, 1)
 
     @staticmethod
@@ -69,7 +70,7 @@ class Stylizer:
         ``noise``, so batching never changes a picture (and video frames keep a steady texture).
         """
         tensor = torch.from_numpy(np.array(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
-        output = self.fast(tensor, noise_factor=noise_factor, generator=noise, shared_noise=shared_noise)
+        output = self.fast(tensor, noise_factor=noise_factor, noise=(SharedNoise if shared_noise else IndependentNoise)(noise))
         return output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
 
     def stylize_array(self, image: np.ndarray, noise_factor: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
@@ -81,13 +82,13 @@ class Stylizer:
         if self.tiles(height, width, tile):
             tile = tile or AUTO_TILE
             with torch.inference_mode():
-                return stylize_with_context(self.fast, image, tile, tile // 8, noise_factor, self._noise(seed))
+                return stylize_with_context(self.fast, image, tile, None, noise_factor, self._noise(seed))
         return self.stylize_batch(image[None], noise_factor, self._noise(seed))[0]
 
     @torch.inference_mode()
     def sample(self, height: int, width: int, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
         """A (3, height, width) texture sample; it tiles seamlessly (circular padding)."""
-        output = self.generator(size=(height, width), noise_factor=noise_factor, generator=self._noise(seed))
+        output = self.generator(size=(height, width), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
         return output[0].clamp(0, 1)
 
 

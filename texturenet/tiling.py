@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .fast import FastGenerator, SharedStatistics
+from .fast import FastGenerator, instance_stats
+from .generator import pad_indices
+from .noise import IndependentNoise, PositionalNoise
 
 AUTO_TILE_PIXELS = 2048 * 2048
 """Images with more pixels than this are tiled automatically (a 2048x2048 pass peaks near 2 GB on CPU)."""
@@ -49,17 +51,18 @@ def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[in
     return [round(i * last / (count - 1) / align) * align for i in range(count)]
 
 
-def reflect_index(length: int, padded: int) -> np.ndarray:
-    """Indices 0..padded-1 into an axis of ``length``, reflected past the end (as F.pad(mode="reflect"))."""
-    index = np.arange(padded)
-    return np.where(index < length, index, 2 * (length - 1) - index)
+def padded_indices(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of ``image`` padded to ``height`` x ``width`` as the generator pads (:func:`pad_indices`)."""
+    rows, cols = pad_indices(image.shape[0], image.shape[1], height, width, torch.device("cpu"))
+    return rows.numpy(), cols.numpy()
 
 
-def window(image: np.ndarray, y: int, x: int, height: int, width: int) -> Tensor:
-    """(1, 3, height, width) in [0, 1]: the image's window at (y, x), reflect-padded where it passes the edge."""
-    rows = reflect_index(image.shape[0], y + height)[y:]
-    cols = reflect_index(image.shape[1], x + width)[x:]
-    part = image[y:y + height, x:x + width] if y + height <= image.shape[0] and x + width <= image.shape[1] else image[np.ix_(rows, cols)]
+def window(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, y: int, x: int, height: int, width: int) -> Tensor:
+    """(1, 3, height, width) in [0, 1]: the window at (y, x) of the image padded by ``rows`` and ``cols`` (:func:`padded_indices`)."""
+    if y + height <= image.shape[0] and x + width <= image.shape[1]:
+        part = image[y:y + height, x:x + width]
+    else:
+        part = image[np.ix_(rows[y:y + height], cols[x:x + width])]
     writable = np.array(part)  # a copy: a PIL-backed array is read-only, which torch warns about
     return torch.from_numpy(writable).permute(2, 0, 1)[None].float().div_(255)
 
@@ -96,7 +99,7 @@ def stylize_tiled(
     run: Callable[[Tensor, int, int], Tensor],
     image: np.ndarray,
     tile: int,
-    overlap: int = 64,
+    overlap: int,
     progress: bool = True,
     align: int = 1,
     cover: Optional[tuple[int, int]] = None,
@@ -107,7 +110,7 @@ def stylize_tiled(
     ``run(window, y, x)`` maps the (1, 3, h, w) window in [0, 1] at (y, x) to its (1, 3, h, w)
     output in [0, 1]. Returns the (H, W, 3) uint8 result. ``overlap`` must be smaller than half
     the tile; ``align`` as in :func:`tile_starts`. ``cover``: the (height, width) the windows
-    cover, at least the image's (beyond it they read reflect padding; default: the image's).
+    cover, at least the image's (beyond it they read padding, as the generator pads; default: the image's).
     ``margin``: pixels at each inner window edge whose output is dropped (those that the
     window's own border changes), less than half the overlap.
     """
@@ -121,6 +124,7 @@ def stylize_tiled(
     xs, ramps_x, total_x = _axis_weights(cover_w, tile, overlap, align, margin)
     total_y, total_x = total_y[:height], total_x[:width]
     th, tw = _window_size(cover_h, tile, align), _window_size(cover_w, tile, align)
+    rows_index, cols_index = padded_indices(image, ys[-1] + th, xs[-1] + tw)
     output = np.empty_like(image)
     strip = torch.zeros(3, th, width)  # rows [base, base + th) of the weighted sum
     base = 0
@@ -140,7 +144,7 @@ def stylize_tiled(
         rows = min(th, height - y)  # the last window may pass the end: its extra rows are dropped
         for x, rx in zip(xs, ramps_x):
             columns = min(tw, width - x)
-            result = run(window(image, y, x, th, tw), y, x)[0].float().cpu()
+            result = run(window(image, rows_index, cols_index, y, x, th, tw), y, x)[0].float().cpu()
             weight = ry[:rows, None] * rx[None, :columns]
             strip[:, :rows, x:x + columns] += result[:, :rows, :columns] * weight
             bar.update()
@@ -151,27 +155,80 @@ def stylize_tiled(
 
 CONTEXT_PIXELS = 1024 * 1024
 """The whole photo's coarse scales run at the finest scale whose maps have at most this many pixels."""
-NOISE_BLOCK = 128
-"""Positional noise is drawn in blocks of this many pixels (of its scale), each from a seed of its own."""
+class SharedStatistics:
+    """Instance-norm statistics of a whole photo, gathered over its tiles, then used by every tile.
 
+    Why: instance norm (Ulyanov, Vedaldi & Lempitsky 2017, Eq. 2) normalises a map by the
+    statistics of the whole image; a tile normalised by its own is stretched to the contrast of
+    a whole photo, so style strength and colour change from tile to tile.
 
-def positional_noise(seed: int, scale: int, top: int, left: int, height: int, width: int, depth: int) -> Tensor:
-    """(1, depth, height, width) uniform noise in [0, 1) at (top, left) of scale ``scale``: a fixed function of position.
-
-    Why: overlapping tiles then see the same noise where they overlap, so a blend mixes two
-    views of one texture rather than two different textures (which would fade the texture
-    along every seam), and the picture does not depend on the tile size. Each block comes from
-    its own PCG64 stream, keyed by (seed, scale, block row, block column).
+    How (:meth:`gather`): layer j's statistics depend on how layers < j were normalised, so
+    they are gathered in rounds, one layer a round. Round j runs each tile up to layer j
+    (:meth:`FastGenerator.norm_input`, layers < j normalised with what earlier rounds pooled)
+    and adds the statistics of layer j's map over the tile's *core* (its share of a partition of
+    the photo into disjoint rectangles). The cores cover the photo once, so the pooled
+    statistics are the untiled pass's own, up to float rounding. Every tile is then normalised
+    with them (:meth:`__call__`), as an untiled pass normalises the whole photo with one set.
+    (One round for all layers, each recorded under the tiles' own statistics for the layers
+    before it, left a visible colour shift.)
     """
-    out = np.empty((1, depth, height, width), dtype=np.float32)
-    b = NOISE_BLOCK
-    for by in range(top // b, -(-(top + height) // b)):
-        for bx in range(left // b, -(-(left + width) // b)):
-            block = np.random.Generator(np.random.PCG64([seed, scale, by, bx])).random((depth, b, b), dtype=np.float32)
-            y0, y1 = max(top, by * b), min(top + height, (by + 1) * b)
-            x0, x1 = max(left, bx * b), min(left + width, (bx + 1) * b)
-            out[0, :, y0 - top:y1 - top, x0 - left:x1 - left] = block[:, y0 - by * b:y1 - by * b, x0 - bx * b:x1 - bx * b]
-    return torch.from_numpy(out)
+
+    def __init__(self) -> None:
+        self._pooled: list[tuple[Tensor, Tensor]] = []  # per layer in the order a pass applies them: mean, variance (float64)
+        self._complete = False
+
+    def gather(self, passes: Sequence[tuple[Callable[[int, "SharedStatistics"], Tensor], tuple[int, int], tuple[int, int, int, int]]],
+               layers: int, progress: bool = True) -> None:
+        """Pool ``layers`` layers' statistics over ``passes``: (layer j's input on one tile, its window's (height, width), its core).
+
+        A pass is called as ``norm_input(j, self)``. A core is (top, bottom, left, right) in the
+        window's pixels; the cores of all the passes should be disjoint, and the tiles' starts and
+        cores multiples of every map's downsampling factor. ``layers`` is the number of instance
+        norms a pass applies (:meth:`FastGenerator.instance_norms`).
+        """
+        if self._complete:
+            raise RuntimeError("the statistics are already gathered")
+        with tqdm(total=layers * len(passes), desc="tile statistics", unit="pass", disable=not progress) as bar:
+            for layer in range(layers):
+                sums: Optional[tuple[float, Tensor, Tensor]] = None
+                for norm_input, size, core in passes:
+                    sums = _pooled(sums, _core_of(norm_input(layer, self), size, core))
+                    bar.update()
+                pixels, mean, squares = sums
+                self._pooled.append((mean, squares / pixels))
+        self._complete = True
+
+    def __call__(self, index: int, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The (mean, variance) with which instance norm number ``index`` of a tile's pass normalises ``x``."""
+        if index >= len(self._pooled):
+            raise RuntimeError(f"instance norm number {index} of a tile pass has no gathered statistics "
+                               f"({len(self._pooled)} gathered; gather them first)")
+        mean, variance = self._pooled[index]
+        return mean.to(x.dtype).expand(len(x), -1), variance.to(x.dtype).expand(len(x), -1)
+
+
+def _core_of(x: Tensor, size: tuple[int, int], core: tuple[int, int, int, int]) -> Tensor:
+    """The part of map ``x`` (of a ``size`` window, downsampled by some factor) inside the tile's core."""
+    (height, width), (top, bottom, left, right) = size, core
+    fy, fx = height // x.shape[2], width // x.shape[3]
+    if (fy * x.shape[2], fx * x.shape[3]) != (height, width) or any(v % f for v, f in ((top, fy), (bottom, fy), (left, fx), (right, fx))):
+        raise ValueError(f"tile core {core} does not align with a {tuple(x.shape[2:])} map of a {size} window")
+    return x[..., top // fy:bottom // fy, left // fx:right // fx].contiguous(memory_format=torch.channels_last)
+
+
+def _pooled(sums: Optional[tuple[float, Tensor, Tensor]], core: Tensor) -> Optional[tuple[float, Tensor, Tensor]]:
+    """(pixels, mean, sum of squared deviations) with a core's statistics added (Chan et al.'s pairwise update: no cancellation)."""
+    pixels = core.shape[0] * core.shape[2] * core.shape[3]
+    if not pixels:
+        return sums
+    means, variances = (t.double() for t in instance_stats(core))
+    mean = means.mean(0)
+    variance = (variances + (means - mean) ** 2).mean(0)  # the batch's images pooled (equal pixel counts)
+    if sums is None:
+        return float(pixels), mean, variance * pixels
+    total, pooled_mean, squares = sums
+    delta, merged = mean - pooled_mean, total + pixels
+    return merged, pooled_mean + delta * (pixels / merged), squares + variance * pixels + delta * delta * (total * pixels / merged)
 
 
 class _OnDemand(Sequence):
@@ -253,7 +310,7 @@ def tile_layout(fast: FastGenerator, height: int, width: int, tile: int, overlap
     margin = fast.border_reach(level)
     overlap = max(overlap, 2 * (margin + factor))  # cores, cut mid-overlap, then lie past the margins
     tile = max(tile - tile % factor, 2 * overlap + 2 * factor)  # crops of the coarse map must line up with the windows
-    cover = (-(-height // fast.multiple) * fast.multiple, -(-width // fast.multiple) * fast.multiple)
+    cover = fast.plan.padded_size(height, width)
     window_size = (_window_size(cover[0], tile, factor), _window_size(cover[1], tile, factor))
     return TileLayout(level, tile, overlap, margin, cover, window_size,
                       tile_starts(cover[0], tile, overlap, factor), tile_starts(cover[1], tile, overlap, factor))
@@ -263,7 +320,7 @@ def stylize_with_context(
     fast: FastGenerator,
     image: np.ndarray,
     tile: int,
-    overlap: int,
+    overlap: Optional[int] = None,
     noise_factor: float = 1.0,
     generator: Optional[torch.Generator] = None,
     progress: bool = True,
@@ -284,60 +341,47 @@ def stylize_with_context(
     * **The whole photo's statistics** for the fine scales' instance norms, gathered layer by
       layer (:class:`SharedStatistics`) over the tiles' cores, which partition the photo
       (:meth:`TileLayout.statistics_windows`). This costs two to four more passes over the photo.
-    * **Noise that is a function of position** (:func:`positional_noise`), so overlapping tiles
+    * **Noise that is a function of position** (``texturenet.noise.PositionalNoise``), so overlapping tiles
       agree; the coarse scales' noise is drawn once for the whole photo.
     * **Margins**: what a window's own border changes is dropped, so only pixels that the
       untiled pass would compute are blended.
+
+    ``overlap``: the least overlap of neighbouring tiles asked for (default: an eighth of the tile);
+    :func:`tile_layout` widens it where the margins need more.
     """
-    scales, device = fast.config.scales, fast.to_rgb.weight.device
+    device = fast.to_rgb.weight.device
     height, width = image.shape[:2]
-    layout = tile_layout(fast, height, width, tile, overlap)
+    layout = tile_layout(fast, height, width, tile, tile // 8 if overlap is None else overlap)
     level, factor, (padded_h, padded_w) = layout.level, layout.factor, layout.cover
-    rows, cols = reflect_index(height, padded_h), reflect_index(width, padded_w)
+    rows, cols = padded_indices(image, padded_h, padded_w)
     strips = []  # the padded photo pooled to scale ``level``, a strip of rows at a time (never all of it in float)
     for y in range(0, padded_h, 64 * factor):
         part = torch.from_numpy(np.ascontiguousarray(image[np.ix_(rows[y:y + 64 * factor], cols)]))
         strips.append(F.avg_pool2d(part.permute(2, 0, 1)[None].float().div_(255), factor))
     scaled = torch.cat(strips, dim=2).to(device)
-    inputs: list[Optional[Tensor]] = [None] * scales
-    for k in range(level, scales):
-        scaled = F.avg_pool2d(scaled, 2) if k > level else scaled
-        inputs[k] = fast.scale_input(scaled, noise_factor, generator)
-    context = fast.context(inputs, level)
-    del inputs, scaled
+    context = fast.context([None] * level + fast.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level)
+    del scaled
     rng_device = generator.device if generator is not None else torch.device("cpu")
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=rng_device).item())  # of the tiles' noise
+    noise = PositionalNoise(int(torch.randint(0, 2**62, (1,), generator=generator, device=rng_device).item()))  # the tiles' noise
 
-    def run(window: Tensor, y: int, x: int) -> Tensor:
-        pooled = [window.to(device)]
-        for _ in range(1, level):
-            pooled.append(F.avg_pool2d(pooled[-1], 2))
-
-        def scale_input(k: int) -> Tensor:
-            if not fast.config.noise_depth:
-                return pooled[k]
-            depth, (h, w) = fast.config.noise_depth, pooled[k].shape[-2:]
-            if noise_factor:
-                noise = positional_noise(seed, k, y >> k, x >> k, h, w, depth).to(pooled[k]).mul_(noise_factor)
-            else:  # no need to draw what is multiplied by 0
-                noise = pooled[k].new_zeros(1, depth, h, w)
-            return torch.cat([pooled[k], noise], dim=1)
-
+    def tile_inputs(window: Tensor, y: int, x: int) -> tuple[Tensor, Sequence[Tensor]]:
+        """The window's crop of the coarse map, and its fine scales' inputs (made when the pass reads them)."""
         h, w = window.shape[-2:]
-        crop = context[..., y // factor:(y + h) // factor, x // factor:(x + w) // factor]
-        return fast.finish(crop.contiguous(memory_format=torch.channels_last), _OnDemand(scale_input, level), level)
+        crop = context[..., y // factor:(y + h) // factor, x // factor:(x + w) // factor].contiguous(memory_format=torch.channels_last)
+        pooled = fast.plan.pool(window.to(device), level)
+        return crop, _OnDemand(lambda k: fast.scale_input(pooled[k], k, noise, noise_factor, y >> k, x >> k), level)
 
-    def tile_pass(y: int, x: int, height: int, width: int) -> Tensor:
-        return run(window(image, y, x, height, width), y, x)
+    def norm_input(y: int, x: int, height: int, width: int, layer: int, statistics: SharedStatistics) -> Tensor:
+        crop, inputs = tile_inputs(window(image, rows, cols, y, x, height, width), y, x)
+        return fast.norm_input(crop, inputs, level, layer, statistics)
 
-    passes = [(partial(tile_pass, y, x, height, width), (height, width), core)
+    passes = [(partial(norm_input, y, x, height, width), (height, width), core)
               for y, x, height, width, core in layout.statistics_windows()]
     statistics = SharedStatistics()
     statistics.gather(passes, fast.instance_norms(level), progress)
 
-    def shared(window: Tensor, y: int, x: int) -> Tensor:
-        with statistics.sharing():
-            return run(window, y, x)
+    def run(window: Tensor, y: int, x: int) -> Tensor:
+        return fast.finish(*tile_inputs(window, y, x), level, statistics)
 
-    return stylize_tiled(shared, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
+    return stylize_tiled(run, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
                          margin=layout.margin)

@@ -31,6 +31,7 @@ from .errors import TexturenetError
 from .generator import PyramidGenerator
 from .losses import PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
+from .noise import ShardedNoise
 
 BUNDLED = Path(__file__).resolve().parent / "assets"
 BUNDLED_PHOTOS = BUNDLED / "photos"
@@ -97,6 +98,8 @@ class Trainer:
         if config.cuda and not torch.cuda.is_available():
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
         self.rank = setup(config.cuda)  # torchrun: join the process group; else rank 0 of 1
+        self.noise = ShardedNoise(self.rank.rank, self.rank.world_size)
+        """Training noise from torch's seeded global RNG: each rank keeps its rows of the global batch's (distributed.py)."""
         self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
         self.lock: Optional[RunLock] = None
         self.replaced: list[Path] = []
@@ -156,7 +159,6 @@ class Trainer:
         config = self.config
         torch.manual_seed(config.seed)
         generator = PyramidGenerator(config.generator).to(self.device)
-        generator.noise_shard = (self.rank.rank, self.rank.world_size)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
         self._speed_settings(generator, loss)
@@ -247,10 +249,10 @@ class Trainer:
                     photos = photos.repeat(2, 1, 1, 1)
                 if config.channels_last:
                     photos = photos.contiguous(memory_format=torch.channels_last)
-                output = generator(photos)
+                output = generator(photos, noise=self.noise)
                 terms = loss(output, loss.content_targets(photos), inputs=len(photos) // (2 if config.loss.diversity_weight else 1))
             else:
-                output = generator(size=(config.image_size, config.image_size), batch=config.batch_size)
+                output = generator(size=(config.image_size, config.image_size), batch=config.batch_size, noise=self.noise)
                 terms = loss(output)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
@@ -335,14 +337,14 @@ class Trainer:
         """
         if self.config.mode == "style" and val_inputs is None:
             return None
-        fixed_noise = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        fixed_noise = ShardedNoise(self.rank.rank, self.rank.world_size, torch.Generator(device=self.device).manual_seed(self.config.seed))
         was_training = generator.training
         generator.eval()
         size = self.config.image_size
         if val_inputs is not None:
-            grid = sample_grid(val_inputs, generator(val_inputs, generator=fixed_noise))
+            grid = sample_grid(val_inputs, generator(val_inputs, noise=fixed_noise))
         else:
-            grid = sample_grid(None, generator(size=(size, size), batch=4, generator=fixed_noise))
+            grid = sample_grid(None, generator(size=(size, size), batch=4, noise=fixed_noise))
         generator.train(was_training)
         return grid
 
