@@ -6,7 +6,7 @@ et al. 2016, Eq. 4-5 (the same terms as the generator's training objective).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +75,23 @@ def _weights(layers: Sequence[str], weights: Optional[Sequence[float]]) -> dict[
     return dict(zip(layers, weights if weights is not None else [1.0] * len(layers)))
 
 
+TERMS = ("total", "content", "style", "tv")
+"""The loss terms every run reports (those its losses have), in the order plots and tables show them."""
+DIVERSITY = "diversity"
+"""The diversity term (an entropy estimate, subtracted from the total) of runs with a diversity weight."""
+_LAYER = "style_"
+
+
+def layer_term(layer: str) -> str:
+    """The name under which :class:`PerceptualLoss` reports one style layer's term (``style_relu1_1``)."""
+    return _LAYER + layer
+
+
+def layer_losses(terms: Mapping[str, float]) -> dict[str, float]:
+    """The per-layer style terms among ``terms``, by layer name, sorted: ``{"relu1_1": ...}``."""
+    return {name[len(_LAYER):]: terms[name] for name in sorted(terms) if name.startswith(_LAYER)}
+
+
 class PerceptualLoss(nn.Module):
     """Weighted sum of style, content and total-variation losses for images in [0, 1].
 
@@ -123,7 +140,7 @@ class PerceptualLoss(nn.Module):
         for name, weight in self.style_weights.items():
             g = gram(features[name])
             term = F.mse_loss(g, self.target_grams[name].expand_as(g))
-            terms[f"style_{name}"] = term
+            terms[layer_term(name)] = term
             style = style + weight * term
         terms["style"] = style
         total = self.config.style_weight * style
@@ -137,7 +154,7 @@ class PerceptualLoss(nn.Module):
             terms["tv"] = total_variation(output.float())
             total = total + self.config.tv_weight * terms["tv"]
         if self.diversity_layer:
-            terms["diversity"] = diversity(features[self.diversity_layer], inputs)
-            total = total - self.config.diversity_weight * terms["diversity"]
+            terms[DIVERSITY] = diversity(features[self.diversity_layer], inputs)
+            total = total - self.config.diversity_weight * terms[DIVERSITY]
         terms["total"] = total
         return terms

@@ -32,6 +32,7 @@ from .checkpoint import run_output
 from .data import save_image, save_pil
 from .errors import TexturenetError
 from .files import write_atomic
+from .losses import DIVERSITY, TERMS, layer_losses
 
 
 class Monitor(Protocol):
@@ -117,7 +118,7 @@ class FileMonitor:
             warnings.warn(str(error))
 
     def _write_history(self) -> None:
-        keys = [k for k in ("total", "content", "style", "tv") if any(k in h for h in self.history)]
+        keys = [k for k in TERMS if any(k in h for h in self.history)]
         plot_losses(self.history, keys, run_output(self.folder, self.name, "loss"))
         columns = list(dict.fromkeys(k for h in self.history for k in h))
         text = io.StringIO(newline="")
@@ -241,15 +242,14 @@ class VisdomMonitor:
 
     def _add(self, iteration: int, losses: Mapping[str, float], lr: float, images_per_second: Optional[float]) -> None:
         """One logged iteration into the in-memory series (the caller holds the lock)."""
-        terms = [k for k in ("total", "content", "style", "tv") if k in losses]
-        layers = sorted(k for k in losses if k.startswith("style_"))
+        terms = [k for k in TERMS if k in losses]
+        layers = layer_losses(losses)
         self._append(self.LOSSES, "weighted losses", terms, iteration, [losses[k] for k in terms], True)
         if layers:
-            self._append(self.STYLE_LAYERS, "style loss per layer", [k[6:] for k in layers], iteration,
-                         [losses[k] for k in layers], True)
-        if "diversity" in losses:  # an entropy estimate: may be negative, so not on the log-scale loss plot
-            self._append(self.DIVERSITY, "diversity (entropy estimate; higher is more varied)", ["diversity"], iteration,
-                         [losses["diversity"]], False)
+            self._append(self.STYLE_LAYERS, "style loss per layer", list(layers), iteration, list(layers.values()), True)
+        if DIVERSITY in losses:  # an entropy estimate: may be negative, so not on the log-scale loss plot
+            self._append(self.DIVERSITY, "diversity (entropy estimate; higher is more varied)", [DIVERSITY], iteration,
+                         [losses[DIVERSITY]], False)
         self._append(self.LR, "learning rate", ["lr"], iteration, [lr], True)
         if images_per_second is not None:  # not kept in checkpoints: a resumed run's throughput starts anew
             self._append(self.SPEED, "throughput (images/s)", ["images/s"], iteration, [images_per_second], False)
