@@ -1,6 +1,7 @@
 """The real scripts, run as a user runs them: training, stylising, texture sampling, bad input."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, run_script
+from conftest import ROOT, TINY, run_script
 
 
 def assert_clean_error(result, phrase: str) -> None:
@@ -167,3 +168,11 @@ def test_every_help_is_typeable_and_fits(monkeypatch: pytest.MonkeyPatch, capsys
     for name in ("texturenet-train", "texturenet-optimize"):
         style_weight = " ".join(helps[name].split("\n  --style_weight STYLE_WEIGHT")[1].split("\n  --tv_weight")[0].split())
         assert "depends on the loss network" in style_weight and "--loss_net" in style_weight and "--vgg_weights" in style_weight, style_weight
+
+
+def test_readme_code_map_matches_the_tree() -> None:
+    """Every module of the package has its line in the README's code map, and the map names no module that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"`texturenet/(\w+\.py)`", readme))
+    modules = {path.name for path in (ROOT / "texturenet").glob("*.py") if path.name != "__init__.py"}
+    assert listed == modules, f"not in the map: {sorted(modules - listed)}; in the map but gone: {sorted(listed - modules)}"
