@@ -134,12 +134,17 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_vgg_weights(group: Any, cls: type) -> None:
+    """``--vgg_weights``, whose default the environment variable WEIGHTS_ENV sets (read here only)."""
+    _add(group, cls, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
+         help=field_doc(cls, "vgg_weights") + f" The environment variable {WEIGHTS_ENV} sets the default.")
+
+
 def _add_loss_flags(parser: argparse.ArgumentParser) -> None:
     """The loss-network and loss-weight flags, shared by training and per-image optimisation."""
     loss = parser.add_argument_group("loss network and losses")
     _add(loss, LossConfig, "loss_net", choices=LOSS_NETS)
-    _add(loss, LossConfig, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
-         help=field_doc(LossConfig, "vgg_weights") + f" The environment variable {WEIGHTS_ENV} sets the default.")
+    _add_vgg_weights(loss, LossConfig)
     _add(loss, LossConfig, "content_layers", type=_layers)
     _add(loss, LossConfig, "content_layer_weights", shown="1 each", type=_numbers)
     _add(loss, LossConfig, "style_layers", type=_layers)
@@ -451,8 +456,7 @@ def diversity_parser() -> argparse.ArgumentParser:
         _add(parser, DiversitySettings, name, type=int)
     _add(parser, DiversitySettings, "noise_factor", type=_finite)
     _add(parser, DiversitySettings, "loss_net", choices=LOSS_NETS)
-    _add(parser, DiversitySettings, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
-         help=field_doc(DiversitySettings, "vgg_weights") + f" The environment variable {WEIGHTS_ENV} sets the default.")
+    _add_vgg_weights(parser, DiversitySettings)
     _add(parser, DiversitySettings, "layer", type=str)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     return parser

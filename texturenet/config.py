@@ -38,6 +38,9 @@ MAX_SAMPLE_PIXELS = 16 * 2**20
 8 channels (and a minute for 2048x2048 on 2 CPU cores), so 16 megapixels (4096x4096, about 20 GB) at most."""
 
 
+VISDOM_PORT = 8097
+"""Visdom's own default port: the trainer streams there, the GUI offers it (and serves on another)."""
+
 @dataclass
 class GeneratorConfig:
     """Shape of the multi-scale ("pyramid") generator of Ulyanov et al. 2016, Sec. 3.1 / Fig. 2.
@@ -200,7 +203,7 @@ class TrainConfig:
     """Visdom environment of the run (its page is /env/ENV on the server); unset, it is the run name."""
     viz_server: str = "http://localhost"
     """Address of the Visdom server."""
-    viz_port: int = 8097
+    viz_port: int = VISDOM_PORT
     """Port of the Visdom server (Visdom's own default)."""
     viz_every: int = 100
     """With --viz, show a sample grid (fixed validation photos, or fixed-noise textures) every this many iterations."""

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from PIL import Image
 
+from .config import VISDOM_PORT
 from .errors import TexturenetError
 
 PAGE = Path(__file__).resolve().parent / "assets" / "gui.html"
@@ -569,7 +570,7 @@ class GuiApp:
                 argv += [f"--{field}", str(value)]
         viz_url = None
         if fields.get("viz"):
-            viz_server, viz_port = parse_viz_url(fields.get("viz_url") or "http://localhost:8097")
+            viz_server, viz_port = parse_viz_url(fields.get("viz_url") or f"http://localhost:{VISDOM_PORT}")
             argv += ["--viz", "--viz_server", viz_server, "--viz_port", str(viz_port)]
             viz_url = f"{viz_server}:{viz_port}/env/{urllib.parse.quote(name)}"
         check_train_argv(argv)
@@ -609,14 +610,14 @@ class GuiApp:
 
 
 def parse_viz_url(text: Any) -> tuple[str, int]:
-    """``http://host:port`` -> (``http://host``, port) for ``--viz_server``/``--viz_port`` (port 8097 if absent)."""
+    """``http://host:port`` -> (``http://host``, port) for ``--viz_server``/``--viz_port`` (Visdom's port if absent)."""
     try:
         parts = urllib.parse.urlsplit(str(text).strip())
-        port = parts.port or 8097
+        port = parts.port or VISDOM_PORT
     except ValueError:
         parts, port = None, 0
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise RequestError(f"Visdom server: {str(text)[:80]!r} is not an address like http://localhost:8097")
+        raise RequestError(f"Visdom server: {str(text)[:80]!r} is not an address like http://localhost:{VISDOM_PORT}")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{host}", port
 
