@@ -1,7 +1,8 @@
 """Data-parallel training under ``torchrun``: PyTorch's own DistributedDataParallel, nothing else.
 
 ``torchrun --nproc_per_node N scripts/train.py ...`` (and ``--nnodes M`` for several machines)
-sets RANK, WORLD_SIZE and LOCAL_RANK; :func:`setup` reads them. Without them a run is a plain
+sets RANK, WORLD_SIZE and LOCAL_RANK; :func:`rank_from_environment` reads them and
+:func:`process_group` holds the process group for the run. Without them a run is a plain
 single process and nothing here changes it.
 
 What a distributed run means, so that it is the same training as one process with a bigger batch:
@@ -25,6 +26,7 @@ What a distributed run means, so that it is the same training as one process wit
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -53,32 +55,41 @@ class Rank:
         return self.world_size > 1
 
 
-def setup(cuda: bool) -> Rank:
-    """Join the process group torchrun describes (nccl on CUDA, gloo on CPU); a no-op otherwise."""
+def rank_from_environment(cuda: bool) -> Rank:
+    """Where torchrun's RANK, WORLD_SIZE and LOCAL_RANK put this process (rank 0 of 1 without them); checked, nothing joined."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return Rank()
     try:
         rank = Rank(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
     except ValueError:
         raise TexturenetError("RANK, WORLD_SIZE and LOCAL_RANK must be integers; start distributed runs with torchrun") from None
-    if not rank.distributed:
-        return rank
-    if cuda:
-        if rank.local_rank >= torch.cuda.device_count():
-            raise TexturenetError(
-                f"LOCAL_RANK {rank.local_rank} but only {torch.cuda.device_count()} GPU(s) on this machine; "
-                "use --nproc_per_node no larger than the number of GPUs"
-            )
-        torch.cuda.set_device(rank.local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+    if rank.distributed and cuda and rank.local_rank >= torch.cuda.device_count():
+        raise TexturenetError(
+            f"LOCAL_RANK {rank.local_rank} but only {torch.cuda.device_count()} GPU(s) on this machine; "
+            "use --nproc_per_node no larger than the number of GPUs"
+        )
     return rank
 
 
-def teardown(rank: Rank) -> None:
-    """Leave the process group (lets torchrun see a clean exit)."""
-    if rank.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+@contextmanager
+def process_group(rank: Rank, cuda: bool) -> Iterator[None]:
+    """Within: in the process group torchrun describes (nccl on CUDA, gloo on CPU); left on the way out, however it ends.
+
+    Leaving lets torchrun see a clean exit. A no-op for a single-process run.
+    """
+    if not rank.distributed:
+        yield
+        return
+    if cuda:
+        torch.cuda.set_device(rank.local_rank)
+    joined = not dist.is_initialized()
+    if joined:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield
+    finally:
+        if joined and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def any_rank(flag: bool, rank: Rank, device: torch.device) -> bool:

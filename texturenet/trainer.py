@@ -15,6 +15,7 @@ import hashlib
 import signal
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from .checkpoint import (RunLock, check_space, check_writable, first_few, load_checkpoint, make_checkpoint, remove_stale_temporaries,
                          run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
-from .distributed import any_rank, setup, teardown
+from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError
 from .generator import PyramidGenerator
@@ -80,6 +81,23 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@dataclass
+class _Run:
+    """What :meth:`Trainer._build` makes for :meth:`Trainer._loop`."""
+
+    generator: PyramidGenerator
+    """The bare generator: checkpoints and samples use it."""
+    model: torch.nn.Module
+    """What the training step calls: the generator, or its DDP / compiled wrapper sharing its parameters."""
+    loss: PerceptualLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    start: int
+    """Iterations already done (resumed from a checkpoint)."""
+    val_inputs: Optional[torch.Tensor]
+    batches: Iterator
+
+
 class Trainer:
     """Runs one training; validates every input before building any model."""
 
@@ -97,7 +115,7 @@ class Trainer:
         self.style = load_style(Path(config.texture), config.style_size)
         if config.cuda and not torch.cuda.is_available():
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
-        self.rank = setup(config.cuda)  # torchrun: join the process group; else rank 0 of 1
+        self.rank = rank_from_environment(config.cuda)  # torchrun's; else rank 0 of 1 (the group is joined in run())
         self.noise = ShardedNoise(self.rank.rank, self.rank.world_size)
         """Training noise from torch's seeded global RNG: each rank keeps its rows of the global batch's (distributed.py)."""
         self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
@@ -143,19 +161,20 @@ class Trainer:
 
     def run(self) -> Path:
         """Train, writing checkpoints along the way; returns the final checkpoint's path."""
-        try:
-            if self.rank.is_main:  # under the lock, so that no other run of this name writes between check and run
-                self.lock = RunLock(self.config.checkpoint_dir, self.name)
-                self.replaced = self._earlier_run()
-                if stale := remove_stale_temporaries(self.config.checkpoint_dir, self.name):
-                    tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {self.config.checkpoint_dir}")
-            return self._run()
-        finally:
-            if self.lock is not None:
-                self.lock.release()
-            teardown(self.rank)
+        with process_group(self.rank, self.config.cuda):
+            try:
+                if self.rank.is_main:  # under the lock, so that no other run of this name writes between check and run
+                    self.lock = RunLock(self.config.checkpoint_dir, self.name)
+                    self.replaced = self._earlier_run()
+                    if stale := remove_stale_temporaries(self.config.checkpoint_dir, self.name):
+                        tqdm.write(f"removed {stale} temporary file(s) that an interrupted save left in {self.config.checkpoint_dir}")
+                return self._loop(self._build())
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
-    def _run(self) -> Path:
+    def _build(self) -> _Run:
+        """Everything the loop needs, built once and checked before the first step (nanoGPT's shape: build, then loop)."""
         config = self.config
         torch.manual_seed(config.seed)
         generator = PyramidGenerator(config.generator).to(self.device)
@@ -178,13 +197,19 @@ class Trainer:
             model = torch.compile(model)
 
         held_out, train_paths = self._split_validation()
-        val_inputs = self._validation_inputs(held_out)
-        batches = self._batches(train_paths, start)
+        run = _Run(generator, model, loss, optimizer, scheduler, start, self._validation_inputs(held_out),
+                   self._batches(train_paths, start))
         for monitor in self.monitors:
             monitor.start(self.name, config.to_dict())
         if self.rank.is_main:
             tqdm.write(self._summary(generator, train_paths, held_out, start))
+        return run
 
+    def _loop(self, run: _Run) -> Path:
+        """Train from ``run.start`` to ``--iterations``, with checkpoints and samples along the way; returns the final checkpoint."""
+        config = self.config
+        generator, model, loss, optimizer, scheduler = run.generator, run.model, run.loss, run.optimizer, run.scheduler
+        start, val_inputs, batches = run.start, run.val_inputs, run.batches
         iteration = start
         bar = tqdm(total=config.iterations, initial=start, desc=self.name, unit="it", dynamic_ncols=True, disable=not self.rank.is_main)
         tick, tick_iteration = time.perf_counter(), start
