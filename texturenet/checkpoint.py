@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import torch
 
-from .config import GeneratorConfig
+from .config import GeneratorConfig, LossConfig
 from .errors import TexturenetError
 from .files import temporary_pattern, write_atomic
 from .generator import PyramidGenerator
@@ -52,8 +52,34 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
         raise TexturenetError(f"{error}; the checkpoints already written are intact: continue with --resume auto") from None
 
 
-RUN_FILE = r"(_iter\d+)?\.pth"
+_ALONG_THE_WAY = r"_iter\d+"
+RUN_FILE = rf"({_ALONG_THE_WAY})?\.pth"
 """What follows a run's name in its checkpoint files: ``NAME.pth`` (final) or ``NAME_iterN.pth`` (along the way)."""
+
+
+def run_file(folder: Path, name: str, iteration: Optional[int] = None) -> Path:
+    """``folder/NAME.pth`` for the final model, ``folder/NAME_iterN.pth`` along the way (:data:`RUN_FILE`)."""
+    return folder / f"{name}{'' if iteration is None else f'_iter{iteration}'}.pth"
+
+
+def is_final(path: Path) -> bool:
+    """Whether ``path`` is named as a run's final model (``NAME.pth``), not as one along the way."""
+    return not re.search(_ALONG_THE_WAY + r"\.pth$", path.name)
+
+
+def newest_run_file(folder: Path, name: str) -> Path:
+    """``--resume auto``: the checkpoint of run ``name`` in ``folder`` with the most iterations done."""
+    best: Optional[tuple[int, Path]] = None
+    for path in run_files(folder, name):
+        try:
+            iteration = int(load_checkpoint(path)["iteration"])
+        except TexturenetError:
+            continue  # a damaged file is not a candidate; the intact ones still are
+        if best is None or iteration > best[0]:
+            best = (iteration, path)
+    if best is None:
+        raise TexturenetError(f"--resume auto: no readable checkpoint of run {name!r} in {folder}")
+    return best[1]
 
 RUN_OUTPUTS = {"samples": ("_samples", ".png"), "loss": ("_loss", ".png"), "losses": ("_losses", ".csv")}
 """The other files of run NAME (what follows NAME, extension), written beside its checkpoints by the file monitor."""
@@ -81,7 +107,7 @@ def remove_stale_temporaries(folder: Path, name: str) -> int:
     """
     run = re.escape(name)
     patterns = [temporary_pattern(run + stem, suffix) for stem, suffix in ((RUN_FILE.removesuffix(r"\.pth"), ".pth"), *RUN_OUTPUTS.values())]
-    patterns.append(rf"\.{run}(_iter\d+)?\.pth\..+\.tmp")  # checkpoints' temporary files as earlier versions named them
+    patterns.append(rf"\.{run}{RUN_FILE}\..+\.tmp")  # checkpoints' temporary files as earlier versions named them
     pattern = re.compile("|".join(patterns))
     stale = [path for path in folder.iterdir() if pattern.fullmatch(path.name)] if folder.is_dir() else []
     for path in stale:
@@ -216,9 +242,27 @@ def first_few(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
 
 
+def generator_config(checkpoint: dict[str, Any]) -> GeneratorConfig:
+    """The generator a checkpoint from :func:`load_checkpoint` describes (validated there)."""
+    return GeneratorConfig(**checkpoint["generator_config"])
+
+
+def training_losses(checkpoint: dict[str, Any], path: Path) -> tuple[LossConfig, Optional[Path], int]:
+    """The loss settings, style image and style size the checkpoint at ``path`` was trained with."""
+    config = (checkpoint.get("train_state") or {}).get("config")
+    if not config:
+        raise TexturenetError(f"{path} holds no training config, so the loss it was trained with is unknown")
+    loss = dict(config["loss"])
+    for key in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights"):
+        if loss.get(key) is not None:
+            loss[key] = tuple(loss[key])
+    texture = config.get("texture")
+    return LossConfig(**loss), None if texture is None else Path(texture), int(config["style_size"])
+
+
 def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
     """Rebuild the generator a checkpoint from :func:`load_checkpoint` describes (validated there) and load its weights."""
-    generator = PyramidGenerator(GeneratorConfig(**checkpoint["generator_config"]))
+    generator = PyramidGenerator(generator_config(checkpoint))
     generator.load_state_dict(checkpoint["state_dict"])
     return generator
 

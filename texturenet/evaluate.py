@@ -11,6 +11,7 @@ numbers can be recomputed from the saved files.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, training_losses
 from .config import LossConfig, check_noise_factor, check_seed
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
@@ -60,22 +61,6 @@ class EvaluateSettings:
             check_noise_factor(factor)
 
 
-def checkpoint_losses(model: Path, vgg_weights: Optional[str]) -> tuple[LossConfig, Optional[Path], int]:
-    """The loss settings, style image and style size a checkpoint was trained with; ``vgg_weights`` replaces its VGG path."""
-    checkpoint = load_checkpoint(model)
-    config = (checkpoint.get("train_state") or {}).get("config")
-    if not config:
-        raise TexturenetError(f"{model} holds no training config, so the loss it was trained with is unknown")
-    loss = dict(config["loss"])
-    if vgg_weights is not None:
-        loss["vgg_weights"] = vgg_weights
-    for key in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights"):
-        if loss.get(key) is not None:
-            loss[key] = tuple(loss[key])
-    texture = config.get("texture")
-    return LossConfig(**loss), None if texture is None else Path(texture), int(config["style_size"])
-
-
 def _quantised(image: Tensor) -> Tensor:
     """(3, H, W) as the 8-bit picture that is saved."""
     return to_tensor(to_image(image))
@@ -91,7 +76,9 @@ def evaluate(
     device: torch.device = torch.device("cpu"),
 ) -> dict[str, Any]:
     """Score every method on every photo; write images, ``results.json`` and ``grid.png`` under ``output_dir``."""
-    loss_config, trained_style, style_size = checkpoint_losses(model, vgg_weights)
+    loss_config, trained_style, style_size = training_losses(load_checkpoint(model), model)
+    if vgg_weights is not None:  # the loss network the checkpoint names may be elsewhere on this machine
+        loss_config = dataclasses.replace(loss_config, vgg_weights=vgg_weights)
     style_path = style or trained_style
     if style_path is None or not Path(style_path).is_file():
         raise TexturenetError(f"style image {style_path} not found; give --style (the image the model was trained on)")

@@ -258,7 +258,7 @@ class ModelShelf:
 
     def listing(self) -> list[dict[str, Any]]:
         """Every ``*.pth`` of the folder, final models first, with mode and iteration (or why it cannot be used)."""
-        from .checkpoint import load_checkpoint
+        from .checkpoint import generator_config, is_final, load_checkpoint
 
         models = []
         paths = sorted(self.folder.glob("*.pth")) if self.folder.is_dir() else []
@@ -273,8 +273,7 @@ class ModelShelf:
                 info: dict[str, Any] = {"name": path.stem}
                 try:
                     checkpoint = load_checkpoint(path)
-                    info.update(mode=checkpoint["generator_config"]["mode"], iteration=int(checkpoint["iteration"]),
-                                final=not re.search(r"_iter\d+$", path.stem))
+                    info.update(mode=generator_config(checkpoint).mode, iteration=int(checkpoint["iteration"]), final=is_final(path))
                 except (TexturenetError, KeyError, TypeError, ValueError) as error:
                     info.update(mode=None, error=str(error).replace(str(path), path.name))
                 self._info[path] = cached = (key, info)

@@ -23,8 +23,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, first_few, load_checkpoint, make_checkpoint, remove_stale_temporaries,
-                         run_files, save_atomic)
+from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_checkpoint, make_checkpoint,
+                         newest_run_file, remove_stale_temporaries, run_file, run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
@@ -41,27 +41,6 @@ BUNDLED_STYLE = BUNDLED / "style.png"
 
 RESUME_SETTINGS = ("lr", "lr_step", "lr_decay", "batch_size", "image_size", "style_size", "seed", "data_dir")
 """Settings (with every loss setting) that change what training computes: a resumed run that changes one says so."""
-
-
-def checkpoint_path(config: TrainConfig, name: str, iteration: Optional[int] = None) -> Path:
-    """``<dir>/<name>.pth`` for the final model, ``<dir>/<name>_iter<N>.pth`` along the way."""
-    suffix = "" if iteration is None else f"_iter{iteration}"
-    return config.checkpoint_dir / f"{name}{suffix}.pth"
-
-
-def newest_checkpoint(folder: Path, name: str) -> Path:
-    """``--resume auto``: the checkpoint of run ``name`` with the most iterations done."""
-    best: Optional[tuple[int, Path]] = None
-    for path in run_files(folder, name):
-        try:
-            iteration = int(load_checkpoint(path)["iteration"])
-        except TexturenetError:
-            continue  # a damaged file is not a candidate; the intact ones still are
-        if best is None or iteration > best[0]:
-            best = (iteration, path)
-    if best is None:
-        raise TexturenetError(f"--resume auto: no readable checkpoint of run {name!r} in {folder}")
-    return best[1]
 
 
 def mixed_precision(device: torch.device, amp: bool, dtype: str = "auto") -> tuple[torch.dtype, torch.amp.GradScaler]:
@@ -154,7 +133,7 @@ class Trainer:
         if self.config.resume is None:
             return None
         if str(self.config.resume) == "auto":
-            return newest_checkpoint(self.config.checkpoint_dir, self.name)
+            return newest_run_file(self.config.checkpoint_dir, self.name)
         return Path(self.config.resume)
 
     # -- the run -----------------------------------------------------------------------------
@@ -226,14 +205,14 @@ class Trainer:
                     tick, tick_iteration = now, iteration
                     self._log(bar, iteration, terms, optimizer.param_groups[0]["lr"], speed)
                 if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
-                    self._save(generator, optimizer, scheduler, iteration, checkpoint_path(config, self.name, iteration), val_inputs)
+                    self._save(generator, optimizer, scheduler, iteration, run_file(config.checkpoint_dir, self.name, iteration), val_inputs)
                 elif config.viz and iteration % config.viz_every == 0 and iteration < config.iterations:
                     self._show_samples(iteration, generator, val_inputs)
                 stopping = any_rank(self._stop_signal is not None, self.rank, self.device)  # all ranks stop at one step
         bar.close()
         if stopping:
             signal_name = self._stop_signal or "SIGTERM"  # a rank told to stop by another rank
-            path = checkpoint_path(config, self.name, iteration)
+            path = run_file(config.checkpoint_dir, self.name, iteration)
             self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
             if self.rank.is_main:
                 tqdm.write(
@@ -242,7 +221,7 @@ class Trainer:
                 )
             self._close()
             raise SystemExit(130 if signal_name == "SIGINT" else 143)
-        final = checkpoint_path(config, self.name)
+        final = run_file(config.checkpoint_dir, self.name)
         self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
         if self.rank.is_main:
             if self.bad_files:
@@ -405,7 +384,7 @@ class Trainer:
         state = checkpoint.get("train_state")
         if not state:
             raise TexturenetError(f"--resume {path}: this checkpoint holds no training state (it is a final export)")
-        saved = GeneratorConfig(**checkpoint["generator_config"])
+        saved = generator_config(checkpoint)
         if saved != self.config.generator:
             differences = [
                 f"{k} {getattr(saved, k)!r} (checkpoint) vs {getattr(self.config.generator, k)!r} (now)"
