@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, CPU_DEMO, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, PADDINGS, VIDEO_NOISE, GeneratorConfig,
-                     LossConfig, TrainConfig, StylizeConfig, field_doc)
+from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, PADDINGS, VIDEO_NOISE,
+                     GeneratorConfig, LossConfig, TrainConfig, StylizeConfig, field_doc)
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -325,7 +325,7 @@ def _explicit(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) ->
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .trainer import BUNDLED_PHOTOS, Trainer
+    from .trainer import Trainer
 
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
     if demo:  # the bundled demo on a CPU: minutes, not the paper's hours (config.CPU_DEMO)
@@ -367,7 +367,8 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error(str(error))
     stylizer = Stylizer(args.model, _device(args.cuda))
     if args.size is not None:
-        written = [sample_texture(stylizer, *args.size, args.output, config.noise_factor, config.seed)]
+        width, height = args.size  # --size is WxH, as users write it
+        written = [sample_texture(stylizer, height, width, args.output, config.noise_factor, config.seed)]
     elif args.input.is_file() and is_video(args.input):
         from .video import stylize_video
 

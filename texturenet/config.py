@@ -38,6 +38,12 @@ MAX_SAMPLE_PIXELS = 16 * 2**20
 8 channels (and a minute for 2048x2048 on 2 CPU cores), so 16 megapixels (4096x4096, about 20 GB) at most."""
 
 
+BUNDLED = Path(__file__).resolve().parent / "assets"
+BUNDLED_PHOTOS = BUNDLED / "photos"
+"""Public-domain photos shipped with the package: the default training data and the demo's photo."""
+BUNDLED_STYLE = BUNDLED / "style.png"
+"""Our generated style image, shipped with the package: the default --texture."""
+
 VISDOM_PORT = 8097
 """Visdom's own default port: the trainer streams there, the GUI offers it (and serves on another)."""
 
@@ -152,9 +158,9 @@ class TrainConfig:
     """One training run: data, schedule, output. Defaults follow texture_nets v1 (Sec. 4 of the paper)."""
 
     data_dir: Optional[Path] = None
-    """Folder of training photos, searched recursively (style mode)."""
+    """Folder of training photos, searched recursively (style mode); unset, the bundled photos."""
     texture: Optional[Path] = None
-    """The style image (in texture mode, the texture) whose Gram statistics are learnt."""
+    """The style image (in texture mode, the texture) whose Gram statistics are learnt; unset, the bundled style image."""
     name: Optional[str] = None
     """Run name, used for checkpoint file names."""
     checkpoint_dir: Path = Path("checkpoints")
@@ -211,6 +217,10 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
+        if self.texture is None:
+            self.texture = BUNDLED_STYLE
+        if self.mode == "style" and self.data_dir is None:
+            self.data_dir = BUNDLED_PHOTOS
         for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

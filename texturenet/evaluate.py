@@ -24,7 +24,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, training_losses
-from .config import LossConfig, check_noise_factor, check_seed
+from .config import check_noise_factor, check_seed
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
 from .files import write_atomic

@@ -172,8 +172,8 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     return written
 
 
-def sample_texture(stylizer: Stylizer, width: int, height: int, destination: Path, noise_factor: float = 1.0, seed: int = 0) -> Path:
-    """Write a ``width`` x ``height`` texture sample to ``destination``."""
+def sample_texture(stylizer: Stylizer, height: int, width: int, destination: Path, noise_factor: float = 1.0, seed: int = 0) -> Path:
+    """Write a ``width`` x ``height`` texture sample to ``destination`` (height first, as everywhere in the package)."""
     if stylizer.mode != "texture":
         raise TexturenetError("this is a stylisation model: give --input PHOTO (--size is for texture models)")
     save_image(stylizer.sample(height, width, noise_factor, seed), destination)

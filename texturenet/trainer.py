@@ -34,9 +34,6 @@ from .losses import PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
 from .noise import ShardedNoise
 
-BUNDLED = Path(__file__).resolve().parent / "assets"
-BUNDLED_PHOTOS = BUNDLED / "photos"
-BUNDLED_STYLE = BUNDLED / "style.png"
 
 
 RESUME_SETTINGS = ("lr", "lr_step", "lr_decay", "batch_size", "image_size", "style_size", "seed", "data_dir")
@@ -82,15 +79,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, monitors: Sequence[Monitor] = ()) -> None:
         self.config = config
-        if config.texture is None:
-            config.texture = BUNDLED_STYLE
         self.name = config.name or Path(config.texture).stem
-        if config.mode == "style":
-            if config.data_dir is None:
-                config.data_dir = BUNDLED_PHOTOS
-            self.paths = photo_paths(Path(config.data_dir))
-        else:
-            self.paths = []
+        self.paths = photo_paths(Path(config.data_dir)) if config.mode == "style" else []
         self.style = load_style(Path(config.texture), config.style_size)
         if config.cuda and not torch.cuda.is_available():
             raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
