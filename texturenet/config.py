@@ -8,6 +8,7 @@ without the command line that made it; stylising has :class:`StylizeConfig`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,19 +343,17 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 def field_doc(cls: type, name: str) -> str:
     """The docstring written under a dataclass field, for argparse help texts (one source of truth)."""
+    return _field_docs(cls).get(name, "")
+
+
+@functools.lru_cache(maxsize=None)
+def _field_docs(cls: type) -> dict[str, str]:
+    """Every field docstring of ``cls``, parsed from its source once (a parser asks for dozens)."""
     import ast
     import inspect
     import textwrap
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, following in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and node.target.id == name
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-        ):
-            return str(following.value.value)
-    return ""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    return {node.target.id: str(following.value.value) for node, following in zip(body, body[1:])
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)}
