@@ -300,3 +300,15 @@ def test_training_with_amp_and_channels_last(tmp_path: Path, photos: Path, style
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
     assert all(value.dtype == torch.float32 and torch.isfinite(value).all() for value in state.values())
     assert _stylize("--model", str(checkpoint), "--input", str(next(photos.iterdir())), "--output", str(tmp_path / "out.png")).returncode == 0
+
+
+@pytest.mark.parametrize("height,width", [(8, 300), (16, 400)])
+def test_a_photo_thinner_than_the_coarsest_block_tiles_like_the_untiled_pass(height: int, width: int) -> None:
+    """Tiling pads as the untiled pass does (the input plan's rule): an 8x300 photo in 64-pixel tiles raised before."""
+    generator = fast_generator(_trained_like(GeneratorConfig(scales=4)))
+    photo = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    with torch.no_grad():
+        tiled = stylize_with_context(generator, photo, 64, 8, noise_factor=0.0, progress=False).astype(int)
+        untiled = generator(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, noise_factor=0)
+    untiled = untiled[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy().astype(int)
+    assert tiled.shape == untiled.shape and np.abs(tiled - untiled).max() <= 1
