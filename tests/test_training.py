@@ -1,6 +1,10 @@
 """Training in-process: the loss goes down, checkpoints round-trip, resume equals an uninterrupted run."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from texturenet.errors import TexturenetError
 from texturenet.stylize import Stylizer
 from texturenet.trainer import Trainer
 
-from conftest import TINY
+from conftest import ROOT, TINY
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 
@@ -98,3 +102,30 @@ def test_bundled_demo_on_cpu_is_short_and_ends_with_a_stylised_photo(tmp_path: P
     picture = tmp_path / "style_chelsea.jpg"
     assert f"model: {tmp_path / 'style.pth'}\nstylised bundled photo chelsea.jpg: {picture}" in out
     assert Image.open(picture).size == Image.open(Path(__file__).resolve().parent.parent / "texturenet/assets/photos/chelsea.jpg").size
+
+
+def test_progress_reaches_a_supervisor_as_json_lines(tmp_path: Path, photos: Path, style_image: Path) -> None:
+    """TEXTURENET_EVENTS_FD (what the GUI sets): the Monitor protocol as JSON lines, ending on the final checkpoint."""
+    events, child_end = os.pipe()
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--data_dir", photos, "--texture", style_image,
+               "--checkpoint_dir", tmp_path, "--name", "piped", "--iterations", "4", "--log_every", "2", "--save_every", "2", *TINY]
+    process = subprocess.Popen(list(map(str, command)), env=dict(os.environ, TEXTURENET_EVENTS_FD=str(child_end)),
+                               pass_fds=(child_end,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    os.close(child_end)
+    with open(events, encoding="utf-8") as stream:
+        received = [json.loads(line) for line in stream]
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    kinds = [event["event"] for event in received]
+    assert kinds[0] == "start" and received[0] == {"event": "start", "name": "piped", "iterations": 4}
+    assert [e["iteration"] for e in received if e["event"] == "log"] == [2, 4]
+    assert [(e["iteration"], Path(e["path"]).name) for e in received if e["event"] == "checkpoint"] == [(2, "piped_iter2.pth"), (4, "piped.pth")]
+    assert kinds[-1] == "close"
+    assert {"total", "style", "content"} <= set(next(e for e in received if e["event"] == "log")["losses"])
+
+
+def test_a_bad_events_descriptor_is_one_clear_line(tmp_path: Path, photos: Path, style_image: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--data_dir", str(photos), "--texture", str(style_image),
+                             "--checkpoint_dir", str(tmp_path), "--iterations", "1", *TINY],
+                            env=dict(os.environ, TEXTURENET_EVENTS_FD="987"), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "TEXTURENET_EVENTS_FD='987' is not an open file descriptor" in result.stderr and "unset it" in result.stderr

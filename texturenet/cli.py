@@ -340,7 +340,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         config = train_config(args)
     except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
         parser.error(str(error))
-    final = Trainer(config).run()
+    from .monitor import JsonLinesMonitor
+
+    events = JsonLinesMonitor.from_environment()  # a supervising GUI's progress channel
+    final = Trainer(config, [events] if events else []).run()
     if demo:
         from .stylize import Stylizer, stylize_files
 

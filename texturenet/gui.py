@@ -51,8 +51,8 @@ PAGE = Path(__file__).resolve().parent / "assets" / "gui.html"
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-# tqdm's bar: "NAME:  40%|####      | 2/5 [00:01<00:02, ...]" -> iterations done, total
-PROGRESS = re.compile(r"\|\s*(\d+)/(\d+)\s*\[")
+# tqdm's bar: "NAME:  40%|####      | 2/5 [00:01<00:02, ...]": progress comes as JSON lines, so the log leaves it out
+PROGRESS_BAR = re.compile(r"\|\s*\d+/\d+\s*\[")
 
 
 @dataclass
@@ -335,26 +335,40 @@ def check_train_argv(argv: list[str], what: str = "training settings") -> None:
 class TrainingRun:
     """One ``texturenet-train`` child process and what the page shows of it.
 
-    Its output (the summary lines on stdout, tqdm's bar on stderr, both carriage-return
-    separated) is read on a thread: the bar gives the iteration, the other lines are kept for
-    the log. SIGINT makes the trainer finish its step, save ``NAME_iterN.pth`` and exit 130.
+    The trainer reports its progress as JSON lines on a pipe of its own (the Monitor protocol,
+    ``monitor.JsonLinesMonitor``): iterations and the checkpoints it saved. Its output (summary
+    lines, tqdm's bar, errors; carriage-return separated) is kept for the log. Both are read on
+    threads. SIGINT makes the trainer finish its step, save ``NAME_iterN.pth`` and exit 130.
     """
 
     def __init__(self, argv: list[str], name: str, folder: Path, total: int, viz_url: Optional[str]) -> None:
         self.argv, self.name, self.folder, self.total, self.viz_url = argv, name, folder, total, viz_url
+        from .monitor import EVENTS_FD
+
         self.iteration = 0
+        self.saved: Optional[Path] = None
         self.lines: deque[str] = deque(maxlen=30)
         self.stop_requested = False
         self.started = time.time()
+        events, child_end = os.pipe()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])])  # the texturenet serving this page
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from texturenet.cli import train_main; train_main()", *argv],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,  # a Ctrl-C in the server's terminal reaches the run only through stop()
-        )
-        self._reader = threading.Thread(target=self._read, name="train-output", daemon=True)
-        self._reader.start()
+        env[EVENTS_FD] = str(child_end)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from texturenet.cli import train_main; train_main()", *argv],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, pass_fds=(child_end,),
+                start_new_session=True,  # a Ctrl-C in the server's terminal reaches the run only through stop()
+            )
+        except BaseException:
+            os.close(events)
+            raise
+        finally:
+            os.close(child_end)  # the child holds its own copy: the pipe ends when the child does
+        self._readers = [threading.Thread(target=self._read, name="train-output", daemon=True),
+                         threading.Thread(target=self._read_events, args=(events,), name="train-events", daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     @property
     def command(self) -> str:
@@ -370,11 +384,24 @@ class TrainingRun:
         self._take(pending.decode(errors="replace").strip())
 
     def _take(self, line: str) -> None:
-        progress = PROGRESS.search(line)
-        if progress:
-            self.iteration, self.total = int(progress.group(1)), int(progress.group(2))
-        elif line:
+        if line and not PROGRESS_BAR.search(line):  # the bar's redraws would push everything else out of the log
             self.lines.append(line)
+
+    def _read_events(self, descriptor: int) -> None:
+        """The trainer's JSON lines: where it is, and which checkpoints it wrote."""
+        with open(descriptor, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                kind = event.get("event") if isinstance(event, dict) else None
+                if kind == "start" and isinstance(event.get("iterations"), int):
+                    self.total = event["iterations"]
+                elif kind in ("log", "checkpoint") and isinstance(event.get("iteration"), int):
+                    self.iteration = event["iteration"]
+                    if kind == "checkpoint" and isinstance(event.get("path"), str):
+                        self.saved = Path(event["path"])
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -397,10 +424,8 @@ class TrainingRun:
 
     def status(self) -> dict[str, Any]:
         code = self.process.poll()
-        if code is None:
-            self._reader.join(0)
-        else:
-            self._reader.join(5)  # the last lines arrive after the exit
+        for reader in self._readers:
+            reader.join(0 if code is None else 5)  # the last lines arrive after the exit
         lines = list(self.lines)
         state = "running" if code is None else "finished" if code == 0 else "stopped" if code == 130 else "failed"
         errors = [line for line in lines if "error:" in line]
@@ -409,14 +434,11 @@ class TrainingRun:
             path = self.picture(kind)
             if path is not None:
                 pictures[kind] = f"/api/train/{kind}.png?v={path.stat().st_mtime_ns}"
-        # the trainer's last words: "saved DIR/NAME.pth", or "...; saved DIR/NAME_iterN.pth. Resume with ..." after SIGINT
-        saved_line = re.compile(rf"saved .*\b({re.escape(self.name)}(?:_iter\d+)?)\.pth")
-        saved = [match.group(1) for match in map(saved_line.search, lines) if match]
         return {
             "state": state, "name": self.name, "iteration": self.iteration, "total": self.total,
             "returncode": code, "stopping": self.stop_requested and code is None, "command": self.command,
             "log": lines, "error": (errors[-1] if errors else lines[-1] if lines else f"exit status {code}") if state == "failed" else None,
-            "model": saved[-1] if saved and state in ("finished", "stopped") else None,
+            "model": self.saved.stem if self.saved is not None and state in ("finished", "stopped") else None,
             "viz_url": self.viz_url, "pictures": pictures, "elapsed": round(time.time() - self.started, 1),
         }
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -47,6 +48,56 @@ class Monitor(Protocol):
     def checkpoint(self, iteration: int, path: Path) -> None: ...
 
     def close(self) -> None: ...
+
+
+EVENTS_FD = "TEXTURENET_EVENTS_FD"
+"""Environment variable: a file descriptor on which ``texturenet-train`` writes its progress as JSON lines (the GUI's)."""
+
+
+class JsonLinesMonitor:
+    """The Monitor protocol as one JSON object per line, for a supervising process (the GUI) instead of parsing a progress bar.
+
+    Events: ``{"event": "start", "name", "iterations"}``, ``{"event": "log", "iteration", "losses", "lr"}``,
+    ``{"event": "samples", "iteration"}``, ``{"event": "checkpoint", "iteration", "path"}``, ``{"event": "close"}``.
+    A reader that goes away must not stop training: a broken pipe ends the stream, not the run.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream: Any = stream
+
+    @classmethod
+    def from_environment(cls) -> Optional["JsonLinesMonitor"]:
+        """The monitor :data:`EVENTS_FD` asks for, or None when it is not set."""
+        descriptor = os.environ.get(EVENTS_FD)
+        if not descriptor:
+            return None
+        try:
+            return cls(os.fdopen(int(descriptor), "w", buffering=1, encoding="utf-8"))
+        except (ValueError, OSError) as error:
+            raise TexturenetError(f"{EVENTS_FD}={descriptor!r} is not an open file descriptor ({error}); unset it") from None
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(json.dumps(event) + "\n")
+        except (OSError, ValueError):  # the reader is gone
+            self.stream = None
+
+    def start(self, run_name: str, config: dict[str, Any]) -> None:
+        self._send({"event": "start", "name": run_name, "iterations": config.get("iterations")})
+
+    def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
+        self._send({"event": "log", "iteration": iteration, "losses": losses, "lr": lr})
+
+    def samples(self, iteration: int, grid: Tensor) -> None:
+        self._send({"event": "samples", "iteration": iteration})
+
+    def checkpoint(self, iteration: int, path: Path) -> None:
+        self._send({"event": "checkpoint", "iteration": iteration, "path": str(path)})
+
+    def close(self) -> None:
+        self._send({"event": "close"})
 
 
 def sample_grid(inputs: Tensor | None, outputs: Tensor) -> Tensor:
