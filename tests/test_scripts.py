@@ -173,6 +173,6 @@ def test_every_help_is_typeable_and_fits(monkeypatch: pytest.MonkeyPatch, capsys
 def test_readme_code_map_matches_the_tree() -> None:
     """Every module of the package has its line in the README's code map, and the map names no module that is gone."""
     readme = (ROOT / "README.md").read_text()
-    listed = set(re.findall(r"`texturenet/(\w+\.py)`", readme))
-    modules = {path.name for path in (ROOT / "texturenet").glob("*.py") if path.name != "__init__.py"}
+    listed = set(re.findall(r"`(texturenet/[\w/]+\.py)`", readme))
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "texturenet").rglob("*.py") if path.name != "__init__.py"}
     assert listed == modules, f"not in the map: {sorted(modules - listed)}; in the map but gone: {sorted(listed - modules)}"

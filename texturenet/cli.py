@@ -40,7 +40,7 @@ def _numbers(text: str) -> tuple[float, ...]:
     return values
 
 
-def _finite(text: str) -> float:
+def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -78,7 +78,7 @@ class _LinesFormatter(argparse.HelpFormatter):
 _FROM_FIELD = object()
 
 
-def _add(group: Any, cls: type, name: str, *, default: Any = _FROM_FIELD, shown: Any = None, **kwargs: Any) -> None:
+def add_flag(group: Any, cls: type, name: str, *, default: Any = _FROM_FIELD, shown: Any = None, **kwargs: Any) -> None:
     """A flag named after a config field: its default and help come from the field (one source of truth)."""
     if default is _FROM_FIELD:
         field = cls.__dataclass_fields__[name]
@@ -95,15 +95,15 @@ def train_parser() -> argparse.ArgumentParser:
         description="Train a texture network (Ulyanov et al. 2016): a feed-forward generator for one style or texture.",
     )
     run = parser.add_argument_group("data and run")
-    _add(run, GeneratorConfig, "mode", choices=MODES, help="style: stylise photos; texture: synthesise the texture from noise alone.")
-    _add(run, TrainConfig, "data_dir", default=None, shown="the bundled sample photos", type=Path)
-    _add(run, TrainConfig, "texture", default=None, shown="the bundled style image", type=Path)
-    _add(run, TrainConfig, "name", default=None, shown="the texture file's stem", type=str)
-    _add(run, TrainConfig, "checkpoint_dir", type=Path)
+    add_flag(run, GeneratorConfig, "mode", choices=MODES, help="style: stylise photos; texture: synthesise the texture from noise alone.")
+    add_flag(run, TrainConfig, "data_dir", default=None, shown="the bundled sample photos", type=Path)
+    add_flag(run, TrainConfig, "texture", default=None, shown="the bundled style image", type=Path)
+    add_flag(run, TrainConfig, "name", default=None, shown="the texture file's stem", type=str)
+    add_flag(run, TrainConfig, "checkpoint_dir", type=Path)
     for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step", "seed", "workers", "save_every", "log_every", "val_images"):
-        _add(run, TrainConfig, name, type=int)
-    _add(run, TrainConfig, "lr", type=_finite)
-    _add(run, TrainConfig, "lr_decay", type=_finite)
+        add_flag(run, TrainConfig, name, type=int)
+    add_flag(run, TrainConfig, "lr", type=finite_float)
+    add_flag(run, TrainConfig, "lr_decay", type=finite_float)
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
     run.add_argument("--overwrite", action="store_true", help=field_doc(TrainConfig, "overwrite") + " (default: off)")
@@ -111,46 +111,46 @@ def train_parser() -> argparse.ArgumentParser:
     speed = parser.add_argument_group("speed (see BENCHMARKS.md)")
     for name in ("amp", "channels_last", "compile"):
         speed.add_argument(f"--{name}", action="store_true", help=field_doc(TrainConfig, name) + " (default: off)")
-    _add(speed, TrainConfig, "amp_dtype", choices=AMP_DTYPES)
+    add_flag(speed, TrainConfig, "amp_dtype", choices=AMP_DTYPES)
 
     viz = parser.add_argument_group("live monitor (Visdom, see docs/MONITORING.md)")
     viz.add_argument("--viz", action="store_true", help=field_doc(TrainConfig, "viz") + " (default: off)")
-    _add(viz, TrainConfig, "viz_env", default=None, shown="the run name", type=str)
-    _add(viz, TrainConfig, "viz_server", type=str)
+    add_flag(viz, TrainConfig, "viz_env", default=None, shown="the run name", type=str)
+    add_flag(viz, TrainConfig, "viz_server", type=str)
     for name in ("viz_port", "viz_every"):
-        _add(viz, TrainConfig, name, type=int)
+        add_flag(viz, TrainConfig, name, type=int)
 
     net = parser.add_argument_group("generator")
     for name in ("scales", "channels", "noise_depth"):
-        _add(net, GeneratorConfig, name, type=int)
-    _add(net, GeneratorConfig, "norm", choices=NORMS)
-    _add(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
-    _add(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
+        add_flag(net, GeneratorConfig, name, type=int)
+    add_flag(net, GeneratorConfig, "norm", choices=NORMS)
+    add_flag(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
+    add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
 
     _add_loss_flags(parser)
     diverse = parser.add_argument_group("diversity (Improved Texture Networks, Ulyanov et al. 2017)")
-    _add(diverse, LossConfig, "diversity_weight", type=_finite)
-    _add(diverse, LossConfig, "diversity_layer", type=str)
+    add_flag(diverse, LossConfig, "diversity_weight", type=finite_float)
+    add_flag(diverse, LossConfig, "diversity_layer", type=str)
     return parser
 
 
 def _add_vgg_weights(group: Any, cls: type) -> None:
     """``--vgg_weights``, whose default the environment variable WEIGHTS_ENV sets (read here only)."""
-    _add(group, cls, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
+    add_flag(group, cls, "vgg_weights", default=os.environ.get(WEIGHTS_ENV, "imagenet"),
          help=field_doc(cls, "vgg_weights") + f" The environment variable {WEIGHTS_ENV} sets the default.")
 
 
 def _add_loss_flags(parser: argparse.ArgumentParser) -> None:
     """The loss-network and loss-weight flags, shared by training and per-image optimisation."""
     loss = parser.add_argument_group("loss network and losses")
-    _add(loss, LossConfig, "loss_net", choices=LOSS_NETS)
+    add_flag(loss, LossConfig, "loss_net", choices=LOSS_NETS)
     _add_vgg_weights(loss, LossConfig)
-    _add(loss, LossConfig, "content_layers", type=_layers)
-    _add(loss, LossConfig, "content_layer_weights", shown="1 each", type=_numbers)
-    _add(loss, LossConfig, "style_layers", type=_layers)
-    _add(loss, LossConfig, "style_layer_weights", shown="1 each", type=_numbers)
+    add_flag(loss, LossConfig, "content_layers", type=_layers)
+    add_flag(loss, LossConfig, "content_layer_weights", shown="1 each", type=_numbers)
+    add_flag(loss, LossConfig, "style_layers", type=_layers)
+    add_flag(loss, LossConfig, "style_layer_weights", shown="1 each", type=_numbers)
     for name in ("content_weight", "style_weight", "tv_weight"):
-        _add(loss, LossConfig, name, type=_finite)
+        add_flag(loss, LossConfig, name, type=finite_float)
 
 
 def loss_config(args: argparse.Namespace) -> LossConfig:
@@ -187,15 +187,15 @@ def stylize_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT of a texture sample, e.g. 1024x768 (texture models; default: none).")
     parser.add_argument("--output", type=Path, required=True,
                         help="Output image (format from its extension: .png, .jpg), folder, or video (.mp4, .mkv, .mov, .webm) (required).")
-    _add(parser, StylizeConfig, "noise_factor", type=_finite)
-    _add(parser, StylizeConfig, "seed", type=int)
-    _add(parser, StylizeConfig, "max_size", shown="no limit", type=int)
-    _add(parser, StylizeConfig, "tile", shown="automatic", type=int)
-    _add(parser, StylizeConfig, "preserve_color", shown="off", action="store_true")
-    _add(parser, StylizeConfig, "batch_size", type=int)
+    add_flag(parser, StylizeConfig, "noise_factor", type=finite_float)
+    add_flag(parser, StylizeConfig, "seed", type=int)
+    add_flag(parser, StylizeConfig, "max_size", shown="no limit", type=int)
+    add_flag(parser, StylizeConfig, "tile", shown="automatic", type=int)
+    add_flag(parser, StylizeConfig, "preserve_color", shown="off", action="store_true")
+    add_flag(parser, StylizeConfig, "batch_size", type=int)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     video = parser.add_argument_group("video (--input CLIP.mp4 --output OUT.mp4; needs PyAV, see docs/VIDEO.md)")
-    _add(video, StylizeConfig, "video_noise", choices=VIDEO_NOISE)
+    add_flag(video, StylizeConfig, "video_noise", choices=VIDEO_NOISE)
     return parser
 
 
@@ -236,14 +236,14 @@ def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
     run.add_argument("--image_size", type=int, default=512, help="Shrink the content photo so its longer side is at most this (default: 512).")
     run.add_argument("--style_size", type=int, default=None, help="Resize the style image so its shorter side is this (default: --image_size).")
     run.add_argument("--preset", choices=list(PRESETS), default=None, help="Settings of a seed project, listed below (default: none).")
-    _add(run, OptimizeSettings, "iterations", type=int, help="Optimisation steps (L-BFGS: one iteration each).")
-    _add(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS, help="lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials).")
-    _add(run, OptimizeSettings, "lr", type=_finite, help="Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1].")
-    _add(run, OptimizeSettings, "betas", type=_numbers, help="Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999).")
-    _add(run, OptimizeSettings, "eps", type=_finite, help="Adam's epsilon (the Keras tutorial uses 0.1).")
-    _add(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS,
+    add_flag(run, OptimizeSettings, "iterations", type=int, help="Optimisation steps (L-BFGS: one iteration each).")
+    add_flag(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS, help="lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials).")
+    add_flag(run, OptimizeSettings, "lr", type=finite_float, help="Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1].")
+    add_flag(run, OptimizeSettings, "betas", type=_numbers, help="Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999).")
+    add_flag(run, OptimizeSettings, "eps", type=finite_float, help="Adam's epsilon (the Keras tutorial uses 0.1).")
+    add_flag(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS,
          help="Start from the content photo or from uniform noise.")
-    _add(run, OptimizeSettings, "seed", type=int, help="Seed of the noise initialisation.")
+    add_flag(run, OptimizeSettings, "seed", type=int, help="Seed of the noise initialisation.")
     run.add_argument("--save_every", type=int, default=0, help="Also write the image every this many iterations as OUTPUT_STEM_NNNN.EXT (default: 0, only the end).")
     run.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     _add_loss_flags(parser)
@@ -271,11 +271,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vgg_weights", default=None,
                         help="Loss network weights (default: those stored in the checkpoint); the architecture and layers stay the checkpoint's.")
     for name in ("image_size", "max_photos", "seed"):
-        _add(parser, EvaluateSettings, name, type=int)
-    _add(parser, EvaluateSettings, "noise_factors", type=_numbers)
-    _add(parser, EvaluateSettings, "iterations", type=_counts)
-    _add(parser, EvaluateSettings, "optimizer", choices=OPTIMIZERS)
-    _add(parser, EvaluateSettings, "lr", type=_finite)
+        add_flag(parser, EvaluateSettings, name, type=int)
+    add_flag(parser, EvaluateSettings, "noise_factors", type=_numbers)
+    add_flag(parser, EvaluateSettings, "iterations", type=_counts)
+    add_flag(parser, EvaluateSettings, "optimizer", choices=OPTIMIZERS)
+    add_flag(parser, EvaluateSettings, "lr", type=finite_float)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     return parser
 
@@ -294,7 +294,7 @@ def _one_line_warnings(message: Any, category: type, filename: str, lineno: int,
     return f"texturenet: warning: {message}\n"
 
 
-def _main(
+def run_command(
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace, argparse.ArgumentParser], None],
     argv: Optional[Sequence[str]],
@@ -457,11 +457,11 @@ def diversity_parser() -> argparse.ArgumentParser:
     parser.add_argument("--photo", type=Path, default=None, help="The photo style models stylise (default: none; needed for style models).")
     parser.add_argument("--grid", type=Path, default=None, help="Write the samples here as one picture, a row per model (default: no picture).")
     for name in ("samples", "size"):
-        _add(parser, DiversitySettings, name, type=int)
-    _add(parser, DiversitySettings, "noise_factor", type=_finite)
-    _add(parser, DiversitySettings, "loss_net", choices=LOSS_NETS)
+        add_flag(parser, DiversitySettings, name, type=int)
+    add_flag(parser, DiversitySettings, "noise_factor", type=finite_float)
+    add_flag(parser, DiversitySettings, "loss_net", choices=LOSS_NETS)
     _add_vgg_weights(parser, DiversitySettings)
-    _add(parser, DiversitySettings, "layer", type=str)
+    add_flag(parser, DiversitySettings, "layer", type=str)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     return parser
 
@@ -486,22 +486,22 @@ def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 def diversity_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-diversity`` and ``scripts/diversity.py``."""
-    _main(diversity_parser(), _diversity, argv)
+    run_command(diversity_parser(), _diversity, argv)
 
 
 def train_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-train`` and ``scripts/train.py``."""
-    _main(train_parser(), _train, argv)
+    run_command(train_parser(), _train, argv)
 
 
 def stylize_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-stylize`` and ``scripts/stylize.py``."""
-    _main(stylize_parser(), _stylize, argv)
+    run_command(stylize_parser(), _stylize, argv)
 
 
 def export_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-export`` and ``scripts/export.py``."""
-    _main(export_parser(), _export, argv)
+    run_command(export_parser(), _export, argv)
 
 
 def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
@@ -511,9 +511,9 @@ def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
     first = argparse.ArgumentParser(add_help=False)  # the preset decides the other flags' defaults
     first.add_argument("--preset")
     preset = first.parse_known_args(argv)[0].preset
-    _main(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
+    run_command(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
 
 
 def evaluate_main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``texturenet-evaluate`` and ``scripts/evaluate.py``."""
-    _main(evaluate_parser(), _evaluate, argv)
+    run_command(evaluate_parser(), _evaluate, argv)

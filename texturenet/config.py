@@ -357,3 +357,50 @@ def _field_docs(cls: type) -> dict[str, str]:
     return {node.target.id: str(following.value.value) for node, following in zip(body, body[1:])
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
             and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)}
+
+
+@dataclass
+class GuiConfig:
+    """Settings of one ``texturenet-gui`` server (the command line builds its flags from these fields)."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; loopback, so only this machine can reach the page."""
+    port: int = 8098
+    """Port of the page (Visdom's default is VISDOM_PORT, so both run side by side)."""
+    checkpoint_dir: Path = Path("checkpoints")
+    """Folder whose checkpoints are listed, and where training runs started from the page write theirs."""
+    data_root: Path = Path(".")
+    """Training data folders and style images can only be chosen under this folder."""
+    max_upload_mb: float = 20.0
+    """Uploads larger than this many MiB are refused before they are read."""
+    max_megapixels: float = 50.0
+    """Uploaded images with more pixels than this are refused before they are decoded."""
+    max_side: int = 1024
+    """Uploaded photos are shrunk so that their longer side is at most this many pixels (bounds the time a request takes)."""
+    train_args: str = ""
+    """Extra texturenet-train flags for every run started from the page, e.g. --train_args='--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
+    cuda: bool = False
+    """Stylise on the GPU (training runs use the GPU when --train_args has --cuda)."""
+    request_timeout: float = 20.0
+    """Seconds a connection may stay silent (a request, header or body that does not come, an idle keep-alive) before it is closed, so that stuck clients hold no thread; also the longest an upload waits for room to be decoded."""
+    max_connections: int = 16
+    """Connections served at once, one thread each; more wait in the kernel's queue (unanswered, holding no thread) until one ends."""
+    decode_megapixels: float = 100.0
+    """Megapixels of uploads decoded at once, over all requests (decoding memory grows with the pixels); an upload that finds no room within request_timeout is answered 503, busy."""
+    allowed_hosts: str = ""
+    """Other names the page is opened by, comma-separated, e.g. mybox.lan; the Host of every request must be one of them, a loopback name, --host, this machine's name or an IP address (DNS rebinding cannot use those)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if not (self.max_upload_mb > 0 and self.max_megapixels > 0 and self.max_side >= 16):
+            raise ValueError("max_upload_mb and max_megapixels must be > 0 and max_side at least 16")
+        if not (0 < self.request_timeout < math.inf and self.max_connections >= 1):
+            raise ValueError("request_timeout must be > 0 and max_connections at least 1")
+        if self.decode_megapixels < self.max_megapixels:
+            raise ValueError(f"decode_megapixels ({self.decode_megapixels:g}) must be at least max_megapixels "
+                             f"({self.max_megapixels:g}), or an image at the limit could never be decoded")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)

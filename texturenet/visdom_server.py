@@ -181,10 +181,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     The server never handles tensors, and visdom imports torch only if it can (to accept
     tensors in its client), which takes seconds: this process tells it that it cannot.
     """
-    from .cli import _main
+    from .cli import run_command
 
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]  # None in sys.modules: "import torch" raises ImportError
-    _main(parser(), _run, argv)
+    run_command(parser(), _run, argv)
 
 
 if __name__ == "__main__":
