@@ -13,7 +13,8 @@ from PIL import Image
 from texturenet.cli import loss_config, optimize_parser
 from texturenet.config import LossConfig
 from texturenet.losses import PerceptualLoss
-from texturenet.optimize import PRESETS, OptimizeSettings, optimize_files, optimize_image
+from texturenet.config import OptimizeSettings
+from texturenet.optimize import PRESETS, optimize_files, optimize_image
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "texturenet" / "assets"

@@ -16,8 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, PADDINGS, VIDEO_NOISE,
-                     GeneratorConfig, LossConfig, TrainConfig, StylizeConfig, field_doc)
+from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, INITS, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, OPTIMIZERS,
+                     PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
+                     StylizeConfig, TrainConfig, field_doc)
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -218,7 +219,7 @@ def export_parser() -> argparse.ArgumentParser:
 
 def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
     """Flags of per-image optimisation; a ``preset`` replaces the defaults it names (explicit flags still win)."""
-    from .optimize import INITS, OPTIMIZERS, PRESETS, OptimizeSettings
+    from .optimize import PRESETS
 
     parser = argparse.ArgumentParser(
         prog="texturenet-optimize",
@@ -236,14 +237,13 @@ def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
     run.add_argument("--image_size", type=int, default=512, help="Shrink the content photo so its longer side is at most this (default: 512).")
     run.add_argument("--style_size", type=int, default=None, help="Resize the style image so its shorter side is this (default: --image_size).")
     run.add_argument("--preset", choices=list(PRESETS), default=None, help="Settings of a seed project, listed below (default: none).")
-    add_flag(run, OptimizeSettings, "iterations", type=int, help="Optimisation steps (L-BFGS: one iteration each).")
-    add_flag(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS, help="lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials).")
-    add_flag(run, OptimizeSettings, "lr", type=finite_float, help="Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1].")
-    add_flag(run, OptimizeSettings, "betas", type=_numbers, help="Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999).")
-    add_flag(run, OptimizeSettings, "eps", type=finite_float, help="Adam's epsilon (the Keras tutorial uses 0.1).")
-    add_flag(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS,
-         help="Start from the content photo or from uniform noise.")
-    add_flag(run, OptimizeSettings, "seed", type=int, help="Seed of the noise initialisation.")
+    add_flag(run, OptimizeSettings, "iterations", type=int)
+    add_flag(run, OptimizeSettings, "optimizer", choices=OPTIMIZERS)
+    add_flag(run, OptimizeSettings, "lr", type=finite_float)
+    add_flag(run, OptimizeSettings, "betas", type=_numbers)
+    add_flag(run, OptimizeSettings, "eps", type=finite_float)
+    add_flag(run, OptimizeSettings, "init", default=None, shown="content with --content, else noise", choices=INITS)
+    add_flag(run, OptimizeSettings, "seed", type=int)
     run.add_argument("--save_every", type=int, default=0, help="Also write the image every this many iterations as OUTPUT_STEM_NNNN.EXT (default: 0, only the end).")
     run.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     _add_loss_flags(parser)
@@ -255,9 +255,6 @@ def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    from .evaluate import EvaluateSettings
-    from .optimize import OPTIMIZERS
-
     parser = argparse.ArgumentParser(
         prog="texturenet-evaluate",
         description="Quality report: score a trained style model's single pass against per-image optimisation and the "
@@ -405,17 +402,15 @@ def _device(cuda: bool) -> Any:
 
 
 def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .optimize import OptimizeSettings, optimize_files
+    from .optimize import optimize_files
 
     if args.content is not None and args.size is not None:
         parser.error("--size is for texture synthesis; with --content the output has the photo's size")
     if args.save_every < 0 or args.image_size < 1 or (args.style_size is not None and args.style_size < 1):
         parser.error("--save_every must be >= 0 and --image_size, --style_size at least 1")
-    if len(args.betas) != 2 or not all(0 <= b < 1 for b in args.betas):
-        parser.error("--betas takes two numbers in [0, 1), e.g. 0.9,0.999")
     try:  # invalid values or combinations, caught by the settings and config dataclasses
         settings = OptimizeSettings(
-            iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
+            iterations=args.iterations, optimizer=args.optimizer, lr=args.lr, betas=args.betas, eps=args.eps,
             init=args.init or ("content" if args.content is not None else "noise"), seed=args.seed,
         )
         loss = loss_config(args)
@@ -429,12 +424,10 @@ def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .evaluate import EvaluateSettings, evaluate, format_table
+    from .evaluate import evaluate, format_table
 
-    if args.image_size < 16 or args.max_photos < 0 or not args.lr > 0:
-        parser.error("--image_size must be at least 16, --max_photos >= 0 and --lr > 0")
-    try:  # the seed and noise factors, bounded by the settings dataclass
-        settings = EvaluateSettings(args.image_size, args.noise_factors, args.iterations, args.optimizer, args.lr, args.max_photos, args.seed)
+    try:  # sizes, seed and noise factors, bounded by the settings dataclass
+        settings = from_args(EvaluateSettings, args)
     except ValueError as error:
         parser.error(str(error))
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
@@ -443,8 +436,6 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def diversity_parser() -> argparse.ArgumentParser:
-    from .diversity import DiversitySettings
-
     parser = argparse.ArgumentParser(
         prog="texturenet-diversity",
         description="How varied are a model's samples? Draws --samples samples from different noise (texture models) or "
@@ -467,11 +458,9 @@ def diversity_parser() -> argparse.ArgumentParser:
 
 
 def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .diversity import DiversitySettings, measure_diversity
+    from .diversity import measure_diversity
 
-    if args.size < 16:
-        parser.error("--size must be at least 16")
-    try:  # the noise factor, bounded by the settings dataclass
+    try:  # the size and noise factor, bounded by the settings dataclass
         settings = from_args(DiversitySettings, args)
     except ValueError as error:
         parser.error(str(error))

@@ -3,7 +3,8 @@
 One source of defaults: the command line (``cli.py``) builds its flags and help texts from
 these dataclasses. Training has one config (:class:`TrainConfig`, holding the generator's and
 the losses'), which the trainer reads and checkpoints store, so that a generator can be rebuilt
-without the command line that made it; stylising has :class:`StylizeConfig`.
+without the command line that made it; stylising has :class:`StylizeConfig`; the tools
+(per-image optimisation, evaluation, diversity) and the GUI have a settings class each.
 """
 from __future__ import annotations
 
@@ -308,6 +309,94 @@ class StylizeConfig:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         _check_choice("video_noise", self.video_noise, VIDEO_NOISE)
+
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise")
+
+
+@dataclass
+class OptimizeSettings:
+    """How texturenet-optimize optimises the picture itself (optimize.py; the losses are the LossConfig's)."""
+
+    iterations: int = 500
+    """Optimisation steps (L-BFGS: one iteration each)."""
+    optimizer: str = "lbfgs"
+    """lbfgs (Gatys et al.) or adam (the Keras/PyTorch tutorials)."""
+    lr: float = 1.0
+    """Step size: 1 for L-BFGS; 0.003-0.02 for Adam on pixels in [0, 1]."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam's beta1,beta2 (the Keras tutorial uses 0.99,0.999)."""
+    eps: float = 1e-8
+    """Adam's epsilon (the Keras tutorial uses 0.1)."""
+    init: str = "content"
+    """Start from the content photo or from uniform noise."""
+    seed: int = 0
+    """Seed of the noise initialisation."""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("init", self.init, INITS)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError("betas takes two numbers in [0, 1), e.g. 0.9,0.999")
+        check_seed(self.seed)
+
+
+@dataclass
+class EvaluateSettings:
+    """What texturenet-evaluate compares, and at what size (evaluate.py)."""
+
+    image_size: int = 256
+    """Photos are shrunk so that the longer side is at most this."""
+    noise_factors: tuple[float, ...] = (0.0, 0.5, 1.0)
+    """Noise factors at which the feed-forward generator is scored."""
+    iterations: tuple[int, ...] = (50, 200)
+    """Iteration counts at which one optimisation run per photo is scored (snapshots of the same run)."""
+    optimizer: str = "lbfgs"
+    """Optimiser of the per-image baseline (Gatys et al.: L-BFGS from the photo)."""
+    lr: float = 1.0
+    """Its step size."""
+    max_photos: int = 0
+    """Score only the first this many photos (0: all)."""
+    seed: int = 0
+    """Seed of the generator's noise."""
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16 or self.max_photos < 0 or not self.lr > 0:
+            raise ValueError("image_size must be at least 16, max_photos >= 0 and lr > 0")
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_seed(self.seed)
+        for factor in self.noise_factors:
+            check_noise_factor(factor)
+
+
+@dataclass
+class DiversitySettings:
+    """What texturenet-diversity samples and where it measures distances (diversity.py)."""
+
+    samples: int = 8
+    """Samples per model, each from a different noise seed (0, 1, ...)."""
+    size: int = 128
+    """Texture samples are size x size pixels; photos are shrunk so that the longer side is at most this."""
+    noise_factor: float = 1.0
+    """Noise factor of every sample (1: as in training)."""
+    loss_net: str = "vgg19"
+    """Network whose features are compared (the same for every model, so that the numbers compare)."""
+    vgg_weights: str = "imagenet"
+    """Its weights: ``imagenet``, a torchvision-layout state dict, or ``random``."""
+    layer: str = "relu4_2"
+    """Layer in which distances are measured (the diversity term's default layer)."""
+
+    def __post_init__(self) -> None:
+        if self.size < 16:
+            raise ValueError("size must be at least 16")
+        _check_choice("loss_net", self.loss_net, LOSS_NETS)
+        check_noise_factor(self.noise_factor)
 
 
 def check_seed(seed: int) -> None:

@@ -10,7 +10,6 @@ model, shows what the numbers mean.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -19,34 +18,12 @@ from torch import Tensor
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from .config import check_noise_factor
+from .config import DiversitySettings
 from .data import read_image, resize_long_side, save_image, to_tensor
 from .errors import TexturenetError
 from .loss_network import LossNetwork, canonical_layer
 from .losses import mean_pairwise_distance
 from .stylize import Stylizer
-
-
-@dataclass
-class DiversitySettings:
-    """What is sampled and where distances are measured."""
-
-    samples: int = 8
-    """Samples per model, each from a different noise seed (0, 1, ...)."""
-    size: int = 128
-    """Texture samples are size x size pixels; photos are shrunk so that the longer side is at most this."""
-    noise_factor: float = 1.0
-    """Noise factor of every sample (1: as in training)."""
-    loss_net: str = "vgg19"
-    """Network whose features are compared (the same for every model, so that the numbers compare)."""
-    vgg_weights: str = "imagenet"
-    """Its weights: ``imagenet``, a torchvision-layout state dict, or ``random``."""
-    layer: str = "relu4_2"
-    """Layer in which distances are measured (the diversity term's default layer)."""
-
-    def __post_init__(self) -> None:
-        """The noise factor within the bound every command shares (config.py)."""
-        check_noise_factor(self.noise_factor)
 
 
 def model_samples(stylizer: Stylizer, settings: DiversitySettings, photo: Optional[Tensor]) -> Tensor:

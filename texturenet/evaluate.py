@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -24,41 +23,15 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, training_losses
-from .config import check_noise_factor, check_seed
+from .config import EvaluateSettings, OptimizeSettings
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
 from .files import write_atomic
 from .losses import PerceptualLoss
-from .optimize import OptimizeSettings, optimize_image
+from .optimize import optimize_image
 from .stylize import Stylizer
 
 SCORED = ("style", "content", "tv", "total")
-
-
-@dataclass
-class EvaluateSettings:
-    """What is compared, and at what size."""
-
-    image_size: int = 256
-    """Photos are shrunk so that the longer side is at most this."""
-    noise_factors: tuple[float, ...] = (0.0, 0.5, 1.0)
-    """Noise factors at which the feed-forward generator is scored."""
-    iterations: tuple[int, ...] = (50, 200)
-    """Iteration counts at which one optimisation run per photo is scored (snapshots of the same run)."""
-    optimizer: str = "lbfgs"
-    """Optimiser of the per-image baseline (Gatys et al.: L-BFGS from the photo)."""
-    lr: float = 1.0
-    """Its step size."""
-    max_photos: int = 0
-    """Score only the first this many photos (0: all)."""
-    seed: int = 0
-    """Seed of the generator's noise."""
-
-    def __post_init__(self) -> None:
-        """Seed and noise factors within the bounds every command shares (config.py)."""
-        check_seed(self.seed)
-        for factor in self.noise_factors:
-            check_noise_factor(factor)
 
 
 def _quantised(image: Tensor) -> Tensor:

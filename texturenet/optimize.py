@@ -22,13 +22,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import check_writable
-from .config import LossConfig, check_seed
+from .config import LossConfig, OptimizeSettings
 from .data import read_image, resize_long_side, resize_short_side, save_image, to_tensor
 from .errors import TexturenetError
 from .losses import PerceptualLoss
-
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise")
 
 # Channels of relu1_1 ... relu5_1 (VGG16 and VGG19 alike).
 _STYLE_CHANNELS = (64, 128, 256, 512, 512)
@@ -107,30 +104,6 @@ PRESETS: dict[str, Preset] = {
         optimizer="lbfgs", lr=1.0, iterations=500,
     ),
 }
-
-
-@dataclass
-class OptimizeSettings:
-    """How the picture is optimised (the losses are the PerceptualLoss's)."""
-
-    iterations: int = 500
-    optimizer: str = "lbfgs"
-    lr: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    init: str = "content"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        check_seed(self.seed)
 
 
 Callback = Callable[[int, Tensor, dict[str, float], float], None]
