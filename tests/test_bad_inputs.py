@@ -600,7 +600,7 @@ CRAFTED = {
     "unknown_key": "generator_config has unknown key(s) 'colour'",
     "missing_key": "generator_config has missing key(s) norm",
     "wrong_shape": "its weights do not fit its generator_config: 1 of the wrong shape: to_rgb.weight 3x99x1x1 (expected 3x12x1x1)",
-    "missing_weights": "16 missing: joins.1.norm_coarse.weight, joins.1.norm_coarse.bias, joins.1.norm_fine.weight, ... (13 more)",
+    "missing_weights": "26 missing: joins.1.norm_coarse.weight, joins.1.norm_coarse.bias, joins.1.norm_coarse.weight_max, ... (23 more)",
     "nan_weights": "1 weight tensor(s) hold NaN or infinite values: to_rgb.weight",
     "folder": "is a folder, not a checkpoint file",
     "fifo": "is not a regular file",

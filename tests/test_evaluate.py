@@ -38,16 +38,18 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     out = folder / "report"
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--photos", str(ASSETS / "photos"),
-         "--output_dir", str(out), "--image_size", "32", "--max_photos", "2", "--iterations", "2,3", "--noise_factors", "0,1"],
+         "--output_dir", str(out), "--image_size", "32", "--max_photos", "2", "--iterations", "2,3", "--noise_factors", "0,1",
+         "--style_scales", "0.5,2"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return model, out, {"vgg_weights": str(weights), "stdout": result.stdout, **json.loads((out / "results.json").read_text())}
 
 
-def test_report_has_every_method_and_a_grid(report) -> None:
+def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     _model, out, result = report
-    methods = ["photo", "feed-forward nf 0", "feed-forward nf 1", "optimisation 2 it", "optimisation 3 it"]
+    methods = ["photo", "feed-forward nf 0", "feed-forward nf 1", "optimisation x0.5 2 it", "optimisation x0.5 3 it",
+               "optimisation x2 2 it", "optimisation x2 3 it"]
     assert list(result["means"]) == methods
     assert len(result["rows"]) == 2 * len(methods) and result["photos"] == ["astronaut.jpg", "chelsea.jpg"]
     for method in methods:
@@ -56,9 +58,23 @@ def test_report_has_every_method_and_a_grid(report) -> None:
     assert grid.height == 16 + 2 * 128 and grid.width >= len(methods) * 128
     photo = next(r for r in result["rows"] if r["method"] == "photo")
     assert photo["content"] == 0 and photo["seconds"] == 0
-    three = [r for r in result["rows"] if r["method"] == "optimisation 3 it"]
-    two = [r for r in result["rows"] if r["method"] == "optimisation 2 it"]
-    assert all(b["seconds"] > a["seconds"] > 0 for a, b in zip(two, three))
+    for scale in ("0.5", "2"):
+        three = [r for r in result["rows"] if r["method"] == f"optimisation x{scale} 3 it"]
+        two = [r for r in result["rows"] if r["method"] == f"optimisation x{scale} 2 it"]
+        assert all(b["seconds"] > a["seconds"] > 0 for a, b in zip(two, three))
+    curve = Image.open(out / "curve.png").convert("RGB")
+    assert curve.size == (720, 460)
+    blue = (31, 119, 180)  # the feed-forward series' colour: its points are drawn
+    assert any(pixel == blue for pixel in curve.getdata())
+
+
+def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
+    """Optimisation's front: the same run with 4x the style weight ends with less style loss (scored under the model's loss)."""
+    _model, _out, result = report
+    for photo in result["photos"]:
+        low, high = (next(r for r in result["rows"] if r["photo"] == photo and r["method"] == f"optimisation x{s} 3 it")
+                     for s in ("0.5", "2"))
+        assert high["style"] < low["style"]
 
 
 def test_numbers_match_a_direct_computation(report) -> None:

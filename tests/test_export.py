@@ -53,14 +53,23 @@ def _assert_noise_works(run: Callable[[torch.Tensor, float], np.ndarray], model:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random models of 3-4 scales: exporting and loading take time that grows with the depth (torch 2.15 on 2 CPU
+    cores: 63 s for a 6-scale pt2 export and check, 36 s for 3 scales), and the graph is the same at every depth."""
     folder = tmp_path_factory.mktemp("export")
-    batch = save_random_model(folder / "batch.pth", scales=6, norm="batch")
+    batch = save_random_model(folder / "batch.pth", scales=4, norm="batch")
     checkpoint = torch.load(batch, weights_only=True)  # give batch norm non-trivial running statistics
     for key, value in checkpoint["state_dict"].items():
         if key.endswith("running_mean") or key.endswith("running_var"):
             value.copy_(torch.rand_like(value) + (0.5 if key.endswith("var") else -0.5))
     torch.save(checkpoint, batch)
-    return {"instance": save_random_model(folder / "instance.pth", scales=6), "batch": batch}
+    # The strength dial without noise input: its conditioning alone changes the picture, and noise draws cannot differ.
+    strength = save_random_model(folder / "strength.pth", scales=3, noise_depth=0)
+    checkpoint = torch.load(strength, weights_only=True)
+    for key, value in checkpoint["state_dict"].items():
+        if key.endswith("weight_max") or key.endswith("bias_max"):  # the strongest end of each norm, apart from the other
+            value.add_(0.5 * torch.randn_like(value))
+    torch.save(checkpoint, strength)
+    return {"instance": save_random_model(folder / "instance.pth", scales=4), "batch": batch, "strength": strength}
 
 
 @pytest.mark.slow
@@ -122,3 +131,34 @@ def test_texture_model_is_refused_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "texture model" in result.stderr
     assert not (tmp_path / "t.onnx").exists()
+
+
+def _run_exported(path: Path, fmt: str) -> Callable[[torch.Tensor, float], torch.Tensor]:
+    """The exported file as a function of (photos, noise factor), in the runtime each format is for."""
+    if fmt == "onnx":
+        onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX check needs onnxruntime")
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda photos, f: torch.from_numpy(session.run(None, {"image": photos.numpy(), "noise_factor": np.array(f, np.float32)})[0])
+    program = torch.export.load(str(path)).module() if fmt == "pt2" else torch.jit.load(str(path))
+    return lambda photos, f: program(photos, torch.tensor(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["pt2", "onnx", "torchscript"])
+def test_the_noise_factor_input_is_the_style_strength(tmp_path: Path, models: dict[str, Path], fmt: str) -> None:
+    """A model with the strength dial: the exported graph's noise_factor conditions its norms as PyTorch's does."""
+    if fmt == "onnx":
+        pytest.importorskip("onnx", reason="ONNX export needs pip install 'texturenet[export]'")
+        pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
+    output = tmp_path / f"strength.{fmt}"
+    result = run_script("export.py", "--model", models["strength"], "--format", fmt, "--output", output)
+    assert result.returncode == 0, result.stderr
+    run = _run_exported(output, fmt)
+    generator = load_generator(models["strength"])
+    photos = _photos(*SIZES[1])
+    with torch.no_grad():
+        for factor in (0.0, 0.7, 2.0):
+            expected = generator(photos, noise_factor=factor).clamp(0, 1)
+            difference = (run(photos, factor) - expected).abs()
+            assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE, (factor, difference.max())
+        assert (run(photos, 0.0) - run(photos, 0.7)).abs().mean() > 1e-3  # the input is not ignored

@@ -14,17 +14,21 @@ def expected_parameters(config: GeneratorConfig) -> int:
     def conv(c_in: int, c_out: int, k: int) -> int:
         return c_in * c_out * k * k + c_out
 
-    def block(c_in: int, c_out: int) -> int:  # 3x3, 3x3, 1x1, each with an affine norm (2 per channel)
-        return conv(c_in, c_out, 3) + conv(c_out, c_out, 3) + conv(c_out, c_out, 1) + 3 * 2 * c_out
+    # An affine norm has 2 parameters per channel; conditioned on the style strength, 2 more (scale and shift slopes).
+    affine = 4 if config.max_strength else 2
+
+    def block(c_in: int, c_out: int) -> int:  # 3x3, 3x3, 1x1, each with an affine norm
+        return conv(c_in, c_out, 3) + conv(c_out, c_out, 3) + conv(c_out, c_out, 1) + 3 * affine * c_out
 
     c, k = config.channels, config.scales
     branches = k * block(config.image_channels + config.noise_depth, c)
-    joins = sum(2 * c * (i + 1) + 2 * c + block(c * (i + 2), c * (i + 2)) for i in range(k - 1))
+    joins = sum(affine * c * (i + 1) + affine * c + block(c * (i + 2), c * (i + 2)) for i in range(k - 1))
     return branches + joins + conv(c * k, 3, 1)
 
 
 @pytest.mark.parametrize("config", [
     GeneratorConfig(),
+    GeneratorConfig(max_strength=0),
     GeneratorConfig(norm="batch", scales=4, channels=6),
     GeneratorConfig(mode="texture", padding="circular", noise_depth=5),
 ])

@@ -150,6 +150,7 @@ def test_lists_models_and_information(gui: Gui) -> None:
     models = gui.models()
     assert models["tinystyle"]["mode"] == "style" and models["tinytexture"]["mode"] == "texture"
     assert models["tinystyle"]["iteration"] == 0 and models["tinystyle"]["final"]
+    assert models["tinystyle"]["max_strength"] == 2.0 and models["tinytexture"]["max_strength"] == 0.0  # the slider's range
     info = gui.get("/api/info")
     assert info["data_root"] == str(gui.root) and info["max_upload_bytes"] == 2**20
     assert "photos" in info["folders"] and "style.png" in info["images"]
@@ -317,7 +318,7 @@ def test_training_run_completes_is_listed_and_links_to_visdom(gui: Gui, tmp_path
     assert (run["iteration"], run["total"], run["model"], run["error"]) == (3, 3, "fromgui", None)
     assert run["viz_url"] == f"http://127.0.0.1:{port}/env/fromgui"
     assert losses["title"] == "weighted losses" and losses["content"]["data"], losses
-    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "iteration": 3, "final": True}
+    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "iteration": 3, "final": True, "max_strength": 2.0}
     status, kind, body = gui.request(run["pictures"]["samples"])
     assert (status, kind) == (200, "image/png")
     assert Image.open(io.BytesIO(body)).size == Image.open(gui.checkpoints / "fromgui_samples.png").size
@@ -369,13 +370,14 @@ def test_page_in_headless_chromium(gui: Gui, tmp_path: Path) -> None:
         driver.find_element(By.ID, "photo").send_keys(str(photo_path))
         slider = driver.find_element(By.ID, "noise")
         assert driver.find_element(By.ID, "noise-value").text == "1.00"
+        assert driver.find_element(By.ID, "noise-name").text == "Style strength (noise factor)" and slider.get_attribute("max") == "2"
         slider.send_keys(Keys.ARROW_LEFT * 6)  # 6 steps of 0.05, as a user's keyboard or drag moves it
         assert driver.find_element(By.ID, "noise-value").text == "0.70"
         driver.find_element(By.ID, "go").click()
         wait.until(lambda d: d.find_element(By.ID, "download").is_displayed()
                    and d.execute_script("return document.getElementById('result').naturalWidth") > 0)
         assert not driver.find_element(By.ID, "stylise-error").is_displayed()
-        assert "noise 0.70" in driver.find_element(By.ID, "result-caption").text
+        assert "strength 0.70" in driver.find_element(By.ID, "result-caption").text  # a model with the strength dial
         link = driver.find_element(By.ID, "download")
         assert link.get_attribute("download") == f"chelsea_{model}.png"
         encoded = driver.execute_async_script(  # the bytes behind the download link, as the user would save them

@@ -85,15 +85,17 @@ def test_bad_weights_files_are_clear_errors(tmp_path: Path) -> None:
         load_features("vgg19", str(tmp_path / "missing.pth"))
 
 
-def test_perceptual_loss_matches_a_direct_computation() -> None:
+@pytest.mark.parametrize("loss_scale", ["absolute", "relative"])
+def test_perceptual_loss_matches_a_direct_computation(loss_scale: str) -> None:
     torch.manual_seed(0)
     config = LossConfig(loss_net="vgg16", vgg_weights="random", style_layers=("relu1_1", "relu2_1"),
                         style_layer_weights=(5.0, 6.0), content_layers=("relu2_2",), content_weight=2.0,
-                        style_weight=3.0, tv_weight=0.5)
+                        style_weight=3.0, tv_weight=0.5, loss_scale=loss_scale)
     loss = PerceptualLoss(config)
     style, photo, output = torch.rand(1, 3, 40, 36), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     loss.set_style(style)
-    terms = loss(output, loss.content_targets(photo))
+    scale = torch.tensor([0.25, 1.5])  # each image's own multiplier of the style weight
+    terms = loss(output, loss.content_targets(photo), style_scale=scale)
 
     features = loss.network.features  # the same frozen VGG, run layer by layer by hand
     def acts(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -103,11 +105,19 @@ def test_perceptual_loss_matches_a_direct_computation() -> None:
             out[name] = x
         return out
     s, o, p = acts(style), acts(output), acts(photo)
-    style_terms = {n: F.mse_loss(gram(o[n]), gram(s[n]).expand(2, -1, -1)) for n in ("relu1_1", "relu2_1")}
-    content = F.mse_loss(o["relu2_2"], p["relu2_2"])
-    tv = total_variation(output)
-    expected = 3.0 * (5 * style_terms["relu1_1"] + 6 * style_terms["relu2_1"]) + 2.0 * content + 0.5 * tv
-    assert torch.allclose(terms["style_relu1_1"], style_terms["relu1_1"])
+    relative = loss_scale == "relative"
+    # relative: every layer's Gram MSE over the style image's weighted mean squared Gram entries (one divisor)
+    magnitude = 5 * gram(s["relu1_1"]).pow(2).mean() + 6 * gram(s["relu2_1"]).pow(2).mean() if relative else 1.0
+    per_image = {}  # (2,) per layer: Gram MSE of each image
+    for n in ("relu1_1", "relu2_1"):
+        target = gram(s[n])[0]
+        per_image[n] = torch.stack([F.mse_loss(gram(o[n][i:i + 1])[0], target) for i in range(2)]) / magnitude
+    content = torch.stack([F.mse_loss(o["relu2_2"][i], p["relu2_2"][i]) / (p["relu2_2"][i].pow(2).mean() if relative else 1.0)
+                           for i in range(2)]).mean()
+    style = 5 * per_image["relu1_1"] + 6 * per_image["relu2_1"]
+    expected = 3.0 * (scale * style).mean() + 2.0 * content + 0.5 * total_variation(output)
+    assert torch.allclose(terms["style_relu1_1"], per_image["relu1_1"].mean())
+    assert torch.allclose(terms["style"], style.mean())
     assert torch.allclose(terms["content"], content)
     assert torch.allclose(terms["total"], expected, rtol=1e-5)
 

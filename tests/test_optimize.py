@@ -52,6 +52,23 @@ def test_optimisation_lowers_the_loss(optimizer: str, lr: float) -> None:
     assert seen == [4, 8]
 
 
+def test_lbfgs_moves_at_every_iteration() -> None:
+    """Each L-BFGS iteration changes the picture, even when the step it tries first is far too long (lr 100).
+
+    With torch's default budget for one iteration per step (max_eval 1) the line search gets no evaluation
+    to shorten such a step, returns a step of 0, and L-BFGS stood still from its second iteration on (this
+    test then fails; on the HED VGG16 it happened at lr 1)."""
+    torch.manual_seed(0)
+    loss = PerceptualLoss(LossConfig(**TINY, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",)))
+    loss.set_style(torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(1, 3, 32, 32).contiguous())
+    photo = torch.rand(1, 3, 32, 40)
+    pictures: list[torch.Tensor] = []
+    optimize_image(loss, OptimizeSettings(iterations=6, optimizer="lbfgs", lr=100.0), photo, every=1,
+                   callback=lambda i, image, *_: pictures.append(image.clone()), progress=False)
+    steps = [float((b - a).abs().max()) for a, b in zip([photo, *pictures], pictures)]
+    assert all(step > 1e-4 for step in steps), steps
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_runs(name: str, tmp_path: Path) -> None:
     args = optimize_parser(name).parse_args(["--style", str(STYLE), "--output", "x.png", "--vgg_weights", "random"])

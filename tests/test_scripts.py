@@ -150,7 +150,7 @@ def entry_points() -> dict[str, str]:
 
 def test_every_help_is_typeable_and_fits(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """--help of every command: no Python ``None`` (nothing a user can type), lines within 100 columns on a 100-column
-    terminal (the optimize presets' epilog included), and --style_weight says it depends on the loss network."""
+    terminal (the optimize presets' epilog included), and --style_weight says when it depends on the loss network."""
     import importlib
 
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps to the terminal width, which COLUMNS sets
@@ -167,7 +167,8 @@ def test_every_help_is_typeable_and_fits(monkeypatch: pytest.MonkeyPatch, capsys
     assert "Presets" in helps["texturenet-optimize"]
     for name in ("texturenet-train", "texturenet-optimize"):
         style_weight = " ".join(helps[name].split("\n  --style_weight STYLE_WEIGHT")[1].split("\n  --tv_weight")[0].split())
-        assert "depends on the loss network" in style_weight and "--loss_net" in style_weight and "--vgg_weights" in style_weight, style_weight
+        assert "--loss_scale relative" in style_weight and "depends on the loss network" in style_weight, style_weight
+        assert "--loss_net" in style_weight and "--vgg_weights" in style_weight, style_weight
 
 
 def test_readme_code_map_matches_the_tree() -> None:

@@ -121,30 +121,36 @@ def _untiled(generator: torch.nn.Module, image: np.ndarray, noise_factor: float 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("norm", ["instance", "batch"])
-def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("norm,noise_depth,factor", [("instance", 3, 0.0), ("batch", 3, 0.0), ("instance", 0, 0.7)],
+                         ids=["instance", "batch", "strength-0.7"])
+def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, noise_depth: int, factor: float,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Coarse scales from the whole photo, statistics gathered layer by layer over every tile's core, and margins
-    past the reach of the windows' borders: many tiles give the untiled picture (batch norm: nothing to gather)."""
+    past the reach of the windows' borders: many tiles give the untiled picture (batch norm: nothing to gather).
+    Without noise input, a style strength other than 0 conditions every tile's norms as it does the untiled pass's."""
     import texturenet.tiling as tiling
 
-    generator = fast_generator(_trained_like(GeneratorConfig(norm=norm)))
+    generator = fast_generator(_trained_like(GeneratorConfig(norm=norm, noise_depth=noise_depth)))
     photo = _blocky_photo(200, 296)  # padded to 224 x 320 by the untiled pass
-    untiled = _untiled(generator, photo)
+    untiled = _untiled(generator, photo, factor)
     windows = []
     finish = generator.finish
-    monkeypatch.setattr(generator, "finish", lambda *args: windows.append(args[0].shape) or finish(*args))
+    monkeypatch.setattr(generator, "finish", lambda *args, **kwargs: windows.append(args[0].shape) or finish(*args, **kwargs))
     for level in (1, 2, 3):
         monkeypatch.setattr(tiling, "CONTEXT_PIXELS", -(-200 // 2**level) * -(-296 // 2**level))
         windows.clear()
         with torch.no_grad():
-            tiled = stylize_with_context(generator, photo, 96, 16, noise_factor=0, progress=False)
+            tiled = stylize_with_context(generator, photo, 96, 16, noise_factor=factor, progress=False)
         assert windows[0][-1] * 2**level < 320  # really tiled, with crops of the scale-``level`` context
         assert len(windows) >= 4
         assert np.abs(tiled - untiled).max() <= 1, (level, np.abs(tiled - untiled).max())
     if norm == "instance":  # what this fixes: tiles run alone, each with its own statistics, coarse scales and noise
         with torch.no_grad():
-            alone = stylize_tiled(lambda w, y, x: generator(w, noise_factor=0), photo, 96, 16, progress=False)
+            alone = stylize_tiled(lambda w, y, x: generator(w, noise_factor=factor), photo, 96, 16, progress=False)
         assert np.abs(alone - untiled).mean() > 10
+    if factor:  # and the strength matters: the same tiles at strength 0 give another picture
+        with torch.no_grad():
+            assert np.abs(stylize_with_context(generator, photo, 96, 16, noise_factor=0.0, progress=False) - untiled).mean() > 1
 
 
 def test_positional_noise_agrees_where_windows_overlap_and_tiles_do_not_change_the_picture() -> None:

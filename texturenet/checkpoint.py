@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import io
 import os
 import pickle
 import re
@@ -20,13 +21,18 @@ from typing import Any, Optional
 
 import torch
 
-from .config import GeneratorConfig, LossConfig
+from .config import GeneratorConfig, LossConfig, TrainConfig
 from .errors import TexturenetError
 from .files import temporary_pattern, write_atomic
 from .generator import PyramidGenerator
 
 FORMAT = "texturenet"
 VERSION = 1
+LEGACY_GENERATOR = {"max_strength": 0.0}
+"""Generator settings that checkpoints written before they existed lack, each with the value that gives those
+checkpoints the pictures they gave (no strength dial: the noise factor only scales the noise)."""
+LEGACY_LOSS = {"loss_scale": "absolute"}
+"""The same for loss settings: models trained before ``loss_scale`` existed were trained on the plain mean squared errors."""
 
 
 def make_checkpoint(
@@ -45,9 +51,16 @@ def make_checkpoint(
 
 
 def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
-    """Write ``checkpoint`` to ``path`` so that ``path`` is always either the old or the new file (see files.py)."""
+    """Write ``checkpoint`` to ``path`` so that ``path`` is always either the old or the new file (see files.py).
+
+    Serialised in memory first (a checkpoint is a few MB), then written: torch.save's zip writer
+    turns a full disk met while it writes into a RuntimeError about file positions, which would
+    hide the OSError (ENOSPC) behind it; a plain write raises the OSError itself.
+    """
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
     try:
-        write_atomic(path, lambda file: torch.save(checkpoint, file), "checkpoint")
+        write_atomic(path, lambda file: file.write(buffer.getbuffer()), "checkpoint")
     except TexturenetError as error:  # disk full, folder gone, ...: the checkpoints already there are untouched
         raise TexturenetError(f"{error}; the checkpoints already written are intact: continue with --resume auto") from None
 
@@ -80,6 +93,15 @@ def newest_run_file(folder: Path, name: str) -> Path:
     if best is None:
         raise TexturenetError(f"--resume auto: no readable checkpoint of run {name!r} in {folder}")
     return best[1]
+
+def resume_file(config: TrainConfig) -> Optional[Path]:
+    """The checkpoint ``--resume`` names: a path, or ``auto``'s :func:`newest_run_file` of the run; None without --resume."""
+    if config.resume is None:
+        return None
+    if str(config.resume) == "auto":
+        return newest_run_file(config.checkpoint_dir, config.run_name)
+    return Path(config.resume)
+
 
 RUN_OUTPUTS = {"samples": ("_samples", ".png"), "loss": ("_loss", ".png"), "losses": ("_losses", ".csv")}
 """The other files of run NAME (what follows NAME, extension), written beside its checkpoints by the file monitor."""
@@ -194,6 +216,7 @@ def checkpoint_problem(checkpoint: dict[str, Any]) -> str:
     raw = checkpoint.get("generator_config")
     if not isinstance(raw, dict):
         return "it has no generator_config"
+    raw = {**LEGACY_GENERATOR, **raw}
     fields = GeneratorConfig.__dataclass_fields__
     unknown = sorted(repr(key) for key in raw if key not in fields)
     missing = [name for name in fields if name not in raw]
@@ -243,8 +266,8 @@ def first_few(names: list[str], shown: int = 3) -> str:
 
 
 def generator_config(checkpoint: dict[str, Any]) -> GeneratorConfig:
-    """The generator a checkpoint from :func:`load_checkpoint` describes (validated there)."""
-    return GeneratorConfig(**checkpoint["generator_config"])
+    """The generator a checkpoint from :func:`load_checkpoint` describes (validated there; older ones: :data:`LEGACY_GENERATOR`)."""
+    return GeneratorConfig(**{**LEGACY_GENERATOR, **checkpoint["generator_config"]})
 
 
 def training_losses(checkpoint: dict[str, Any], path: Path) -> tuple[LossConfig, Optional[Path], int]:
@@ -252,7 +275,7 @@ def training_losses(checkpoint: dict[str, Any], path: Path) -> tuple[LossConfig,
     config = (checkpoint.get("train_state") or {}).get("config")
     if not config:
         raise TexturenetError(f"{path} holds no training config, so the loss it was trained with is unknown")
-    loss = dict(config["loss"])
+    loss = {**LEGACY_LOSS, **config["loss"]}
     for key in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights"):
         if loss.get(key) is not None:
             loss[key] = tuple(loss[key])

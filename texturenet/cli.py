@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, INITS, LOSS_NETS, MAX_SAMPLE_PIXELS, MODES, NORMS, OPTIMIZERS,
+from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, INITS, LOSS_NETS, LOSS_SCALES, MAX_SAMPLE_PIXELS, MODES, NORMS,
+                     OPTIMIZERS,
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
 from .errors import TexturenetError
@@ -127,6 +128,7 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
     add_flag(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
+    add_flag(net, GeneratorConfig, "max_strength", default=None, shown="2 for style with instance norm, else 0", type=finite_float)
 
     _add_loss_flags(parser)
     diverse = parser.add_argument_group("diversity (Improved Texture Networks, Ulyanov et al. 2017)")
@@ -146,6 +148,7 @@ def _add_loss_flags(parser: argparse.ArgumentParser) -> None:
     loss = parser.add_argument_group("loss network and losses")
     add_flag(loss, LossConfig, "loss_net", choices=LOSS_NETS)
     _add_vgg_weights(loss, LossConfig)
+    add_flag(loss, LossConfig, "loss_scale", choices=LOSS_SCALES)
     add_flag(loss, LossConfig, "content_layers", type=_layers)
     add_flag(loss, LossConfig, "content_layer_weights", shown="1 each", type=_numbers)
     add_flag(loss, LossConfig, "style_layers", type=_layers)
@@ -270,9 +273,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     for name in ("image_size", "max_photos", "seed"):
         add_flag(parser, EvaluateSettings, name, type=int)
     add_flag(parser, EvaluateSettings, "noise_factors", type=_numbers)
+    add_flag(parser, EvaluateSettings, "style_scales", type=_numbers)
     add_flag(parser, EvaluateSettings, "iterations", type=_counts)
     add_flag(parser, EvaluateSettings, "optimizer", choices=OPTIMIZERS)
     add_flag(parser, EvaluateSettings, "lr", type=finite_float)
+    add_flag(parser, EvaluateSettings, "peer", shown="none", type=Path)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
     return parser
 
@@ -325,8 +330,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .trainer import Trainer
 
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
+    given = _explicit(parser, args.argv)
     if demo:  # the bundled demo on a CPU: minutes, not the paper's hours (config.CPU_DEMO)
-        given = _explicit(parser, args.argv)
         chosen = {name: value for name, value in CPU_DEMO.items() if name not in given}
         for name, value in chosen.items():
             setattr(args, name, value)
@@ -335,19 +340,45 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                   + ", ".join(f"--{name} {value}" for name, value in chosen.items()) + "; give them to choose otherwise")
     try:
         config = train_config(args)
+        if config.resume is not None:
+            config = _resumed(config, given)
     except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
         parser.error(str(error))
     from .monitor import JsonLinesMonitor
 
     events = JsonLinesMonitor.from_environment()  # a supervising GUI's progress channel
-    final = Trainer(config, [events] if events else []).run()
-    if demo:
+    trainer = Trainer(config, [events] if events else [])
+    final = trainer.run()
+    if demo and trainer.rank.is_main:  # rank 0 alone writes the model (other ranks may finish first)
         from .stylize import Stylizer, stylize_files
 
         photo = BUNDLED_PHOTOS / "chelsea.jpg"
         output = final.with_name(f"{final.stem}_{photo.stem}.jpg")
         stylize_files(Stylizer(final, _device(False)), photo, output)
         print(f"model: {final}\nstylised bundled photo {photo.name}: {output}")
+
+
+def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
+    """``--resume``: the generator and loss settings not given on the command line are the checkpoint's.
+
+    A resumed run continues the training it resumes, even when defaults have changed since
+    (a model trained before the strength dial and relative losses keeps its architecture and its
+    objective). Settings given explicitly win, and the trainer names any that differ.
+    """
+    from .checkpoint import generator_config, load_checkpoint, resume_file, training_losses
+
+    path = resume_file(config)
+    assert path is not None
+    checkpoint = load_checkpoint(path)
+    if not checkpoint.get("train_state"):
+        return config  # the trainer refuses it, saying why
+
+    def saved(now: Any, stored: Any) -> Any:
+        return dataclasses.replace(now, **{name: getattr(stored, name) for name in now.__dataclass_fields__
+                                           if name not in given and name != "mode"})
+
+    return dataclasses.replace(config, generator=saved(config.generator, generator_config(checkpoint)),
+                               loss=saved(config.loss, training_losses(checkpoint, path)[0]))
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -366,6 +397,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     except ValueError as error:
         parser.error(str(error))
     stylizer = Stylizer(args.model, _device(args.cuda))
+    stylizer.check(config.noise_factor)
     if args.size is not None:
         width, height = args.size  # --size is WxH, as users write it
         written = [sample_texture(stylizer, height, width, args.output, config.noise_factor, config.seed)]
@@ -432,7 +464,7 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(str(error))
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
     print(format_table(result))
-    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'grid.png'}")
+    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'} and {args.output_dir / 'grid.png'}")
 
 
 def diversity_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ PADDINGS = ("reflect", "circular", "replicate", "zeros")
 LOSS_NETS = ("vgg19", "vgg16")
 VIDEO_NOISE = ("fixed", "fresh")
 AMP_DTYPES = ("auto", "bfloat16", "float16")
+LOSS_SCALES = ("relative", "absolute")
 
 GENERATOR_BOUNDS: dict[str, tuple[int, int]] = {"scales": (1, 8), "channels": (1, 128), "noise_depth": (0, 64)}
 """Inclusive ranges of the generator's sizes, for training flags and checkpoints alike (a checkpoint is input
@@ -33,6 +34,8 @@ MAX_SEED = 2**32 - 1
 Generator with seed * 1_000_003 + epoch (data.py), tiled noise keys NumPy's PCG64 with it (no negatives)."""
 MAX_NOISE_FACTOR = 100.0
 """|noise_factor| above this drowns the picture (the noise input is uniform in [0, factor]; 1 is what training saw)."""
+DEFAULT_MAX_STRENGTH = 2.0
+"""The strength dial's default range, 0..2: 1 is the style weight's style, 2 twice that weight (the GUI's slider spans it)."""
 MAX_STYLE_SIZE = 4096
 """The style image's shorter side at most 4096 pixels: its Gram targets are computed in one VGG pass."""
 MAX_SAMPLE_PIXELS = 16 * 2**20
@@ -53,7 +56,7 @@ VISDOM_PORT = 8097
 class GeneratorConfig:
     """Shape of the multi-scale ("pyramid") generator of Ulyanov et al. 2016, Sec. 3.1 / Fig. 2.
 
-    Everything needed to rebuild a trained generator; stored in every checkpoint.
+    Everything needed to rebuild a trained generator, and what its noise factor means; stored in every checkpoint.
     """
 
     mode: str = "style"
@@ -70,6 +73,8 @@ class GeneratorConfig:
     """``leaky_relu`` (slope 0.01, the original pyramid) or ``relu`` (the instance-norm code)."""
     padding: Optional[str] = None
     """Convolution padding; unset: ``reflect`` for style (photos), ``circular`` for texture mode (samples tile seamlessly)."""
+    max_strength: Optional[float] = None
+    """Range of the style-strength dial: training gives each photo strength 0 or max_strength (half each; the middle interpolates), scales its noise and its style term by s and conditions every instance norm on s; stylising, the noise factor is s (0 the photo's shapes in the style's colours, 1 the style weight's full style, more is stronger, up to max_strength). 0 turns the dial off: the noise factor only scales the noise (Ulyanov et al. 2016; models trained before the dial existed). Unset: 2 for style models with instance norm, 0 for texture models and batch norm."""
 
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
@@ -84,6 +89,15 @@ class GeneratorConfig:
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("padding", self.padding, PADDINGS)
+        if self.max_strength is None:
+            self.max_strength = DEFAULT_MAX_STRENGTH if (self.mode, self.norm) == ("style", "instance") else 0.0
+        if isinstance(self.max_strength, bool) or not isinstance(self.max_strength, (int, float)):
+            raise ValueError(f"max_strength must be a number, got {self.max_strength!r}")
+        self.max_strength = float(self.max_strength)
+        if not 0 <= self.max_strength <= MAX_NOISE_FACTOR:
+            raise ValueError(f"max_strength must be in 0..{MAX_NOISE_FACTOR:g}, got {self.max_strength}")
+        if self.max_strength and (self.mode, self.norm) != ("style", "instance"):
+            raise ValueError("max_strength (the style-strength dial) needs style mode and instance norm; give --max_strength 0")
         for name, (least, most) in GENERATOR_BOUNDS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -105,9 +119,9 @@ class GeneratorConfig:
 class LossConfig:
     """The perceptual losses of Gatys et al. 2015/2016 as used by Ulyanov et al. 2016, Sec. 2 and 3.2.
 
-    Weights are for our own input convention (RGB in [0, 1], ImageNet mean/std normalisation
-    inside the loss network) and were measured, not copied from Caffe-based code whose VGG sees
-    inputs 255x larger: see README, "Defaults and where they come from".
+    With ``loss_scale`` relative (the default) each term is measured relative to its target, so the
+    weights mean the same on any loss network, whatever the scale of its features; the default
+    weights were measured with the HED VGG16 (README, "Loss weights").
     """
 
     loss_net: str = "vgg19"
@@ -122,12 +136,14 @@ class LossConfig:
     """Layers whose Gram matrices make the style loss (Gatys et al. and texture_nets v1)."""
     style_layer_weights: Optional[tuple[float, ...]] = None
     """One weight per style layer, in order (comma-separated on the command line, e.g. 1,1,0.5,0.2,0.2); unset, each weighs 1."""
+    loss_scale: str = "relative"
+    """relative: the style term is divided by the style image's (layer-weighted) mean squared Gram entries and the content term by the photo's mean squared features, so a weight means the same on any loss network (features c times larger scale a Gram term by c^4, a content term by c^2); absolute: the plain mean squared errors (Gatys et al.; models trained before this setting existed, and the optimize presets)."""
     content_weight: float = 1.0
     """Weight of the content loss."""
-    style_weight: float = 2e3
-    """Weight of the style loss. The right value depends on the loss network: retune it for another --loss_net or --vgg_weights (torchvision's ImageNet VGG has activations ~58x smaller than the Caffe-scale HED VGG16, for which 0.1 balances style and content); the default is derived for the ImageNet VGG19 (README "Loss weights")."""
+    style_weight: float = 3.0
+    """Weight of the style loss. With --loss_scale relative it means the same on any loss network's scale (3 measured on the HED VGG16: README "Loss weights"); with absolute it depends on the loss network (--loss_net, --vgg_weights)."""
     tv_weight: float = 1e-4
-    """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2)."""
+    """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2) on RGB in [0, 1]."""
     diversity_weight: float = 0.0
     """Weight of the diversity term of Improved Texture Networks (Ulyanov et al. 2017): rewards samples from different noise for being far apart in VGG features; 0 is the 2016 objective."""
     diversity_layer: str = "relu4_2"
@@ -137,6 +153,7 @@ class LossConfig:
         self.content_layers = tuple(self.content_layers)
         self.style_layers = tuple(self.style_layers)
         _check_choice("loss_net", self.loss_net, LOSS_NETS)
+        _check_choice("loss_scale", self.loss_scale, LOSS_SCALES)
         for layers, weights, what in (
             (self.content_layers, self.content_layer_weights, "content"),
             (self.style_layers, self.style_layer_weights, "style"),
@@ -268,6 +285,11 @@ class TrainConfig:
     def mode(self) -> str:
         return self.generator.mode
 
+    @property
+    def run_name(self) -> str:
+        """The run's name in its file names: ``name``, else the texture file's stem."""
+        return self.name or Path(self.texture).stem  # type: ignore[arg-type]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (str, int, float, tuple, None), so it loads with ``weights_only=True``."""
         return _plain(dataclasses.asdict(self))
@@ -285,7 +307,7 @@ class StylizeConfig:
     """How texturenet-stylize runs a trained generator on a photo, a folder or a video (stylize.py, video.py)."""
 
     noise_factor: float = 1.0
-    """Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4)."""
+    """Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4); with the strength dial (models trained with max_strength > 0) it is also the style strength, 0 .. the model's max_strength."""
     seed: int = 0
     """Seed of the noise; the same seed gives the same picture."""
     max_size: Optional[int] = None
@@ -353,14 +375,18 @@ class EvaluateSettings:
 
     image_size: int = 256
     """Photos are shrunk so that the longer side is at most this."""
-    noise_factors: tuple[float, ...] = (0.0, 0.5, 1.0)
-    """Noise factors at which the feed-forward generator is scored."""
+    noise_factors: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    """Noise factors at which the feed-forward generator is scored: its style/content curve (for a model with the strength dial, the style strength)."""
+    style_scales: tuple[float, ...] = (0.25, 1.0, 4.0)
+    """Per-image optimisation runs once per photo for each of these multiples of the model's style weight: the front of the style/content trade-off it reaches."""
     iterations: tuple[int, ...] = (50, 200)
-    """Iteration counts at which one optimisation run per photo is scored (snapshots of the same run)."""
+    """Iteration counts at which each optimisation run is scored (snapshots of the same run)."""
     optimizer: str = "lbfgs"
     """Optimiser of the per-image baseline (Gatys et al.: L-BFGS from the photo)."""
     lr: float = 1.0
     """Its step size."""
+    peer: Optional[Path] = None
+    """The 2019 peer's mosaic generator (texturenet/peer.py) to score beside the model, at noise factor 1; unset: none."""
     max_photos: int = 0
     """Score only the first this many photos (0: all)."""
     seed: int = 0
@@ -369,6 +395,8 @@ class EvaluateSettings:
     def __post_init__(self) -> None:
         if self.image_size < 16 or self.max_photos < 0 or not self.lr > 0:
             raise ValueError("image_size must be at least 16, max_photos >= 0 and lr > 0")
+        if not self.noise_factors or not self.iterations or any(not (math.isfinite(s) and s > 0) for s in self.style_scales):
+            raise ValueError("give at least one noise factor and iteration count, and style scales > 0")
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_seed(self.seed)
         for factor in self.noise_factors:

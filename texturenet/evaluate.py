@@ -2,20 +2,28 @@
 
 Ulyanov et al. 2016 (Sec. 4, Table 1 and Fig. 5) compare the loss a feed-forward generator
 reaches with the loss of Gatys et al.'s optimisation and the time each takes. This does the
-same on any set of photos under one fixed loss network: the loss settings the model was trained
-with (read from its checkpoint), the photo itself as a floor (zero content loss, full style
-loss), the generator at several noise factors, and optimisation at several iteration counts.
+same on any set of photos under one fixed loss network, the loss settings the model was
+trained with (read from its checkpoint):
+
+* the photo itself, a floor (zero content loss, full style loss);
+* the generator along its noise factors: for a model with the strength dial, the curve of
+  style against content loss that one model spans;
+* per-image optimisation at several multiples of the style weight, each scored at several
+  iteration counts: the front of the style/content trade-off that optimisation reaches;
+* optionally the 2019 peer (texturenet/peer.py), trained on the same style elsewhere.
 
 Every image is scored as the 8-bit picture that is written (and shown in the grid), so the
-numbers can be recomputed from the saved files.
+numbers can be recomputed from the saved files. ``curve.png`` plots mean style against mean
+content loss for every method.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -73,8 +81,20 @@ def evaluate(
     if stylizer.mode != "style":
         raise TexturenetError(f"{model} is a texture model; the quality report compares style-transfer models")
     loss = PerceptualLoss(loss_config).to(device)
-    loss.set_style(load_style(Path(style_path), style_size).to(device))
+    style_image = load_style(Path(style_path), style_size).to(device)
+    loss.set_style(style_image)
+    for factor in settings.noise_factors:  # before any work: a factor the model was not trained for is refused
+        stylizer.check(factor)
     stylizer.stylize(torch.rand(3, 64, 64))  # warm-up: first-call allocations are not the method's time
+    peer = None
+    if settings.peer is not None:
+        from .peer import load_peer
+
+        peer = load_peer(settings.peer, device)
+    weighted = {scale: PerceptualLoss(dataclasses.replace(loss_config, style_weight=loss_config.style_weight * scale), loss.network)
+                for scale in settings.style_scales}
+    for scaled in weighted.values():
+        scaled.set_style(style_image)
 
     rows: list[dict[str, Any]] = []
     tiles: list[list[Tensor]] = []
@@ -94,21 +114,19 @@ def evaluate(
 
         score("photo", photo, 0.0)
         for factor in settings.noise_factors:
-            start = time.perf_counter()
-            output = stylizer.stylize(photo, factor, settings.seed)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            score(f"feed-forward nf {factor:g}", output, time.perf_counter() - start)
+            score(f"feed-forward nf {factor:g}", *_timed(lambda: stylizer.stylize(photo, factor, settings.seed), device))
+        if peer is not None:
+            score("peer 2019 nf 1", *_timed(lambda: peer.stylize(photo, 1.0, settings.seed), device))
         wanted = set(settings.iterations)
+        for scale, scaled in weighted.items():
+            def snapshot(iteration: int, image: Tensor, _terms: dict[str, float], seconds: float) -> None:
+                if iteration in wanted:
+                    score(f"optimisation x{scale:g} {iteration} it", image[0], seconds)
 
-        def snapshot(iteration: int, image: Tensor, _terms: dict[str, float], seconds: float) -> None:
-            if iteration in wanted:
-                score(f"optimisation {iteration} it", image[0], seconds)
-
-        optimize_image(
-            loss, OptimizeSettings(iterations=max(wanted), optimizer=settings.optimizer, lr=settings.lr, init="content"),
-            photo.unsqueeze(0), every=1, callback=snapshot,
-        )
+            optimize_image(
+                scaled, OptimizeSettings(iterations=max(wanted), optimizer=settings.optimizer, lr=settings.lr, init="content"),
+                photo.unsqueeze(0), every=1, callback=snapshot,
+            )
         tiles.append(row)
 
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -119,7 +137,17 @@ def evaluate(
     output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(output_dir / "results.json", lambda file: file.write(json.dumps(result, indent=2, default=list).encode()), "results")
     write_grid(tiles, methods, output_dir / "grid.png")
+    write_curve(means, max(wanted), output_dir / "curve.png")
     return result
+
+
+def _timed(run: Callable[[], Tensor], device: torch.device) -> tuple[Tensor, float]:
+    """``run()``'s picture and the seconds it took (the GPU waited for)."""
+    start = time.perf_counter()
+    output = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return output, time.perf_counter() - start
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -133,7 +161,7 @@ def format_table(result: dict[str, Any]) -> str:
 def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128) -> None:
     """Rows: photos; columns: methods; each tile scaled to ``height`` pixels, labels on top."""
     images = [[to_image(t) for t in row] for row in tiles]
-    width = max(round(im.width * height / im.height) for row in images for im in row)
+    width = max(max(round(im.width * height / im.height) for row in images for im in row), *(6 * len(label) + 6 for label in labels))
     header = 16
     grid = Image.new("RGB", (width * len(labels), header + height * len(images)), "white")
     draw = ImageDraw.Draw(grid)
@@ -144,3 +172,59 @@ def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: P
             tile = image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS)
             grid.paste(tile, (column * width, header + r * height))
     save_pil(grid, path)
+
+
+def curve_points(means: dict[str, dict[str, float]], iterations: int) -> dict[str, list[tuple[str, float, float]]]:
+    """The methods as series of (label, content, style) means: the generator's noise factors in order, optimisation's
+    front (each style scale after ``iterations``), and the single points (photo, peer)."""
+    series: dict[str, list[tuple[str, float, float]]] = {"photo": [], "feed-forward": [], "optimisation": [], "peer 2019": []}
+    for method, m in means.items():
+        words = method.split()
+        if method == "photo":
+            series["photo"].append(("photo", m["content"], m["style"]))
+        elif words[0] == "feed-forward":
+            series["feed-forward"].append((f"nf {words[-1]}", m["content"], m["style"]))
+        elif words[0] == "optimisation" and int(words[2]) == iterations:
+            series["optimisation"].append((words[1], m["content"], m["style"]))
+        elif words[0] == "peer":
+            series["peer 2019"].append(("peer", m["content"], m["style"]))
+    return {name: points for name, points in series.items() if points}
+
+
+_SERIES_COLOURS = {"photo": (110, 110, 110), "feed-forward": (31, 119, 180), "optimisation": (255, 127, 14), "peer 2019": (44, 160, 44)}
+
+
+def write_curve(means: dict[str, dict[str, float]], iterations: int, path: Path, size: tuple[int, int] = (720, 460)) -> None:
+    """Mean style loss (log scale) against mean content loss, a labelled point per method, series joined by lines."""
+    series = curve_points(means, iterations)
+    points = [(c, s) for values in series.values() for _, c, s in values if s > 0 and math.isfinite(s) and math.isfinite(c)]
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = 70, 20, size[0] - 170, size[1] - 45
+    draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
+    draw.text((left, bottom + 26), "content loss (mean over photos) ->", fill=(60, 60, 60))
+    draw.text((8, top - 14), "style loss (log)", fill=(60, 60, 60))
+    if points:
+        c1 = max(c for c, _ in points) * 1.05 or 1.0
+        y0, y1 = math.floor(math.log10(min(s for _, s in points))), math.ceil(math.log10(max(s for _, s in points)) + 1e-9)
+        y1 = max(y1, y0 + 1)
+
+        def xy(content: float, style: float) -> tuple[float, float]:
+            return (left + content / c1 * (right - left), bottom - (math.log10(style) - y0) / (y1 - y0) * (bottom - top))
+
+        for decade in range(y0, y1 + 1):
+            y = xy(0, 10.0**decade)[1]
+            draw.line((left, y, right, y), fill=(225, 225, 225))
+            draw.text((8, y - 6), f"1e{decade}", fill=(60, 60, 60))
+        for fraction in (0.0, 0.5, 1.0):
+            draw.text((left + fraction * (right - left) - 10, bottom + 6), f"{fraction * c1:.3g}", fill=(60, 60, 60))
+        for n, (name, values) in enumerate(series.items()):
+            colour = _SERIES_COLOURS[name]
+            placed = [(label, xy(c, s)) for label, c, s in values if s > 0]
+            if len(placed) > 1:
+                draw.line([p for _, p in placed], fill=colour, width=2)
+            for label, (x, y) in placed:
+                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
+                draw.text((x + 5, y - 12), label, fill=colour)
+            draw.text((right + 12, top + 16 * n), name, fill=colour)
+    save_pil(image, path)

@@ -3,9 +3,11 @@
 The exported graph takes two inputs and returns one output:
 
 * ``image``: float32 (N, 3, H, W) in [0, 1]; N, H and W are dynamic, any H and W >= 1 work;
-* ``noise_factor``: float32 scalar; 0 gives the deterministic picture, 1 what training saw
-  (the graph draws its own uniform noise, so results at factor > 0 vary from run to run and
-  are not the numbers PyTorch draws for a given --seed);
+* ``noise_factor``: float32 scalar; 0 gives the deterministic picture; for a model with the
+  strength dial it is also the style strength (0 the photo's shapes in the style's colours, 1 the full style, up to
+  the model's max_strength), for older models 1 is what training saw (the graph draws its own
+  uniform noise, so results at factor > 0 vary from run to run and are not the numbers PyTorch
+  draws for a given --seed);
 * ``stylized``: float32 (N, 3, H, W), clamped to [0, 1].
 
 Why a graph of its own: the generator's training and inference paths take a noise source and
@@ -56,6 +58,7 @@ class StylizeGraph(nn.Module):
         self.body = PyramidBody(generator.config)
         self.body.load_state_dict(generator.state_dict())
         self.body.to(generator.to_rgb.weight)
+        self.conditioned = generator.config.max_strength > 0
 
     def forward(self, image: Tensor, noise_factor: Tensor) -> Tensor:
         inputs: list[Tensor] = []
@@ -64,7 +67,10 @@ class StylizeGraph(nn.Module):
             if self.plan.noise_depth > 0:
                 noise = torch.rand_like(pooled[:, :1].expand(-1, self.plan.noise_depth, -1, -1)) * noise_factor
             inputs.append(self.plan.with_noise(pooled, noise))
-        return self.plan.crop(self.body(inputs).clamp(0, 1), image.shape[2], image.shape[3])
+        strength: Optional[Tensor] = None
+        if self.conditioned:
+            strength = noise_factor.to(torch.float32).reshape(1)
+        return self.plan.crop(self.body(inputs, strength).clamp(0, 1), image.shape[2], image.shape[3])
 
 
 def export_model(model: Path, fmt: str, output: Path) -> Path:

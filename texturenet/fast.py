@@ -28,18 +28,21 @@ for every padding mode and both norms).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .generator import ConvBlock, JoinBlock, PyramidGenerator, join_for_scale
+from .generator import ConvBlock, InstanceNorm, JoinBlock, PyramidGenerator, join_for_scale
 
 Statistics = Callable[[Tensor], tuple[Tensor, Tensor]]
 """(mean, variance), each (N, C), with which an instance norm normalises the map it is given."""
 LayerStatistics = Callable[[int, Tensor], tuple[Tensor, Tensor]]
 """The same for instance norm number j (in the order a pass applies them) of a pass: tiling's whole-photo statistics."""
+Affine = tuple[Tensor, Tensor, float]
+"""An instance norm's scale and shift, each (C,), (1, C) or (N, C) (one per image's strength), and epsilon."""
 
 # Padding of the coarse map that equals the given padding of its nearest x2 upsampling (1 pixel).
 _COARSE_PADDING = {"reflect": "replicate", "replicate": "replicate", "circular": "circular", "zeros": "constant"}
@@ -111,7 +114,7 @@ def fill_border_(padded: Tensor, pad: int, mode: str) -> Tensor:
     return padded
 
 
-def norm_act(x: Tensor, norm: Optional[tuple[Tensor, Tensor, float]], slope: Optional[float], pad: int = 0, mode: str = "constant",
+def norm_act(x: Tensor, norm: Optional[Affine], slope: Optional[float], pad: int = 0, mode: str = "constant",
              stats: Statistics = instance_stats) -> Tensor:
     """activation(affine instance norm(``x``)), written with a ``pad``-pixel border in padding ``mode``.
 
@@ -144,9 +147,38 @@ def _pad_mode(padding: str) -> str:
     return "constant" if padding == "zeros" else padding
 
 
-def _norm_tuple(norm: nn.Module) -> Optional[tuple[Tensor, Tensor, float]]:
-    """An instance norm as (weight, bias, eps) for :func:`norm_act`; None for other norms."""
-    return (norm.weight.detach(), norm.bias.detach(), norm.eps) if isinstance(norm, nn.InstanceNorm2d) else None
+class _Norm:
+    """A trained :class:`~texturenet.generator.InstanceNorm` as plain tensors, resolved for a pass's strengths."""
+
+    def __init__(self, norm: InstanceNorm) -> None:
+        self.weight, self.bias, self.eps = norm.weight.detach(), norm.bias.detach(), norm.eps
+        self.strongest = None if norm.weight_max is None else (norm.weight_max.detach(), norm.bias_max.detach(), norm.max_strength)
+
+    def at(self, strength: Optional[Tensor]) -> Affine:
+        """Scale and shift for images of ``strength`` (N,) or (1,): interpolated between the two ends (see InstanceNorm)."""
+        if strength is None or self.strongest is None:
+            return self.weight, self.bias, self.eps
+        weight_max, bias_max, top = self.strongest
+        t = (strength.to(self.weight) / top).view(-1, 1)
+        return torch.lerp(self.weight, weight_max, t), torch.lerp(self.bias, bias_max, t), self.eps
+
+
+def _instance_norm(norm: nn.Module) -> Optional[_Norm]:
+    """An instance norm as a :class:`_Norm` for :func:`norm_act`; None for other norms."""
+    return _Norm(norm) if isinstance(norm, InstanceNorm) else None
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How one pass normalises: where each instance norm's statistics come from, and each image's style strength."""
+
+    stats: Statistics = instance_stats
+    strength: Optional[Tensor] = None
+    """(N,) or (1,) strengths of a model with the strength dial (generator.InstanceNorm); None for others."""
+
+    def __call__(self, x: Tensor, norm: Optional[_Norm], slope: Optional[float], pad: int = 0, mode: str = "constant") -> Tensor:
+        """:func:`norm_act` with this pass's statistics and strengths."""
+        return norm_act(x, None if norm is None else norm.at(self.strength), slope, pad, mode, self.stats)
 
 
 class _Layer:
@@ -154,13 +186,13 @@ class _Layer:
 
     def __init__(self, conv: nn.Conv2d, norm: nn.Module, slope: float, padding: str) -> None:
         weight, bias = conv.weight.detach(), conv.bias.detach()
-        self.norm: Optional[tuple[Tensor, Tensor, float]] = None
+        self.norm: Optional[_Norm] = None
         if isinstance(norm, nn.BatchNorm2d):  # eval batch norm is affine: fold it into the conv
             scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
             weight = weight * scale.view(-1, 1, 1, 1)
             bias = (bias - norm.running_mean) * scale + norm.bias.detach()
         else:
-            self.norm = _norm_tuple(norm)
+            self.norm = _instance_norm(norm)
         self.weight, self.bias = weight.contiguous(memory_format=torch.channels_last), bias
         self.pad = conv.kernel_size[0] // 2
         self.mode = _pad_mode(padding)
@@ -171,9 +203,9 @@ class _Layer:
         out = F.conv2d(padded, self.weight.to(padded.dtype), self.bias.to(padded.dtype))
         return out.contiguous(memory_format=torch.channels_last)  # a no-op except for float64 (no oneDNN)
 
-    def __call__(self, padded: Tensor, pad_next: int, stats: Statistics) -> Tensor:
+    def __call__(self, padded: Tensor, pad_next: int, norms: Normalisation) -> Tensor:
         """Convolve, normalise and activate; the result carries ``pad_next`` pixels of padding."""
-        return norm_act(self.conv(padded), self.norm, self.slope, pad_next, self.mode, stats)
+        return norms(self.conv(padded), self.norm, self.slope, pad_next, self.mode)
 
 
 def _slope(block: ConvBlock) -> float:
@@ -186,10 +218,10 @@ def _layers(block: ConvBlock, padding: str) -> list[_Layer]:
     return [_Layer(block[i], block[i + 1], slope, padding) for i in range(0, len(block), 3)]
 
 
-def _run(layers: list[_Layer], padded: Tensor, stats: Statistics, pad_out: int = 0) -> Tensor:
+def _run(layers: list[_Layer], padded: Tensor, norms: Normalisation, pad_out: int = 0) -> Tensor:
     """A conv block on an input padded for its first layer; the output carries ``pad_out`` pixels."""
     for layer, following in zip(layers, [*layers[1:], None]):
-        padded = layer(padded, following.pad if following else pad_out, stats)
+        padded = layer(padded, following.pad if following else pad_out, norms)
     return padded
 
 
@@ -208,35 +240,35 @@ class _FastJoin:
         self.weight_coarse = torch.cat(phases).contiguous(memory_format=torch.channels_last)
         self.out_channels = weight.shape[0]
         self.coarse_mode = _COARSE_PADDING[padding]
-        self.norms = [(norm, _norm_tuple(norm)) for norm in (join.norm_coarse, join.norm_fine)]
+        self.norms = [(norm, _instance_norm(norm)) for norm in (join.norm_coarse, join.norm_fine)]
         self.join = join
 
-    def _normalised(self, index: int, x: Tensor, mode: str, stats: Statistics) -> Tensor:
+    def _normalised(self, index: int, x: Tensor, mode: str, norms: Normalisation) -> Tensor:
         """The join's norm of ``x`` with one pixel of ``mode`` padding (``x`` itself is kept)."""
         module, instance = self.norms[index]
         if instance is not None:  # with padding, norm_act writes a new buffer
-            return norm_act(x, instance, None, 1, mode, stats)
+            return norms(x, instance, None, 1, mode)
         return norm_act(module(x).contiguous(memory_format=torch.channels_last), None, None, 1, mode)
 
-    def prepare(self, fine: Tensor, stats: Statistics) -> tuple[Tensor, Tensor]:
+    def prepare(self, fine: Tensor, norms: Normalisation) -> tuple[Tensor, Tensor]:
         """The fine branch and the join's normalisation of it (with the padding its convolution reads), for __call__."""
-        return fine, self._normalised(1, fine, self.layers[0].mode, stats)
+        return fine, self._normalised(1, fine, self.layers[0].mode, norms)
 
-    def __call__(self, coarse: Tensor, prepared: tuple[Tensor, Tensor], stats: Statistics) -> Tensor:
+    def __call__(self, coarse: Tensor, prepared: tuple[Tensor, Tensor], norms: Normalisation) -> Tensor:
         fine, normalised = prepared
         n, _, h, w = coarse.shape
         if fine.shape[-2:] != (2 * h, 2 * w):  # a texture whose size is not a multiple of 2^(K-1)
-            return self.join(coarse, fine).contiguous(memory_format=torch.channels_last)
+            return self.join(coarse, fine, norms.strength).contiguous(memory_format=torch.channels_last)
         first = self.layers[0]
         dtype = fine.dtype
         out = F.conv2d(normalised, self.weight_fine.to(dtype), first.bias.to(dtype))
         out = out.contiguous(memory_format=torch.channels_last)
-        phases = F.conv2d(self._normalised(0, coarse, self.coarse_mode, stats), self.weight_coarse.to(dtype))
+        phases = F.conv2d(self._normalised(0, coarse, self.coarse_mode, norms), self.weight_coarse.to(dtype))
         c = self.out_channels
         for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
             out[:, :, a::2, b::2] += phases[:, index * c:(index + 1) * c, a:a + h, b:b + w]
-        x = norm_act(out, first.norm, first.slope, self.layers[1].pad, first.mode, stats)
-        return _run(self.layers[1:], x, stats)
+        x = norms(out, first.norm, first.slope, self.layers[1].pad, first.mode)
+        return _run(self.layers[1:], x, norms)
 
 
 class FastGenerator(PyramidGenerator):
@@ -261,32 +293,34 @@ class FastGenerator(PyramidGenerator):
             raise RuntimeError("FastGenerator is for inference only; train the PyramidGenerator")
         return super().train(False)
 
-    def body(self, inputs: List[Tensor]) -> Tensor:
-        return self.finish(self.context(inputs, 0), inputs, 0)
+    def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
+        return self.finish(self.context(inputs, 0, strength), inputs, 0, strength=strength)
 
-    def context(self, inputs: Sequence[Optional[Tensor]], level: int) -> Tensor:
+    def context(self, inputs: Sequence[Optional[Tensor]], level: int, strength: Optional[Tensor] = None) -> Tensor:
         """The coarse part of the pyramid: scales K-1 down to ``level``; returns scale ``level``'s map.
 
         ``inputs[k]`` is scale k's input (pooled photo and noise); only scales >= ``level`` are
         read. Tiling runs this once on the whole photo, so that every tile sees the same coarse
-        scales as an untiled pass would (``texturenet.tiling``).
+        scales as an untiled pass would (``texturenet.tiling``). ``strength``: as for :meth:`body`.
         """
+        norms = Normalisation(strength=strength)
         with torch.no_grad():
-            return self._descend(self._branch(-1, inputs[-1], instance_stats), inputs, self.config.scales - 2, level, instance_stats)
+            return self._descend(self._branch(-1, inputs[-1], norms), inputs, self.config.scales - 2, level, norms)
 
     def finish(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int,
-               statistics: Optional[LayerStatistics] = None) -> Tensor:
+               statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
         """The fine part: joins scales ``level - 1`` down to 0 onto ``context`` (from :meth:`context`), then RGB.
 
         ``statistics``: the statistics of each of its instance norms, by number in the order this
         pass applies them (tiling's whole-photo statistics); default: each map's own.
         """
+        norms = Normalisation(_Numbered(statistics) if statistics else instance_stats, strength)
         with torch.no_grad():
-            x = self._descend(context, inputs, level - 1, 0, _Numbered(statistics) if statistics else instance_stats)
+            x = self._descend(context, inputs, level - 1, 0, norms)
             return F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
 
     def norm_input(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int, layer: int,
-                   statistics: Optional[LayerStatistics] = None) -> Tensor:
+                   statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
         """What instance norm number ``layer`` of :meth:`finish` normalises; the rest of the pass is not computed.
 
         Norms before it are normalised with ``statistics`` as in :meth:`finish`. Tiling gathers a
@@ -301,7 +335,7 @@ class FastGenerator(PyramidGenerator):
             return statistics(index, x) if statistics else instance_stats(x)
 
         try:
-            self.finish(context, inputs, level, up_to_layer)
+            self.finish(context, inputs, level, up_to_layer, strength)
         except _Reached:
             return reached[0]
         raise RuntimeError(f"this pass applies fewer than {layer + 1} instance norms")
@@ -327,7 +361,7 @@ class FastGenerator(PyramidGenerator):
         """
         return 2 ** (level + 2) - 4 + 2**level
 
-    def _descend(self, x: Tensor, inputs: Sequence[Optional[Tensor]], top: int, bottom: int, stats: Statistics) -> Tensor:
+    def _descend(self, x: Tensor, inputs: Sequence[Optional[Tensor]], top: int, bottom: int, norms: Normalisation) -> Tensor:
         """Join scales ``top`` down to ``bottom`` onto ``x``, the scale ``top + 1`` map.
 
         Every branch runs (and is normalised for its join) before the first join: a branch
@@ -337,19 +371,19 @@ class FastGenerator(PyramidGenerator):
         """
         scales = range(top, bottom - 1, -1)
         joins = {k: self._join(k) for k in scales}
-        prepared = {k: joins[k].prepare(self._branch(k, inputs[k], stats), stats) for k in scales}
+        prepared = {k: joins[k].prepare(self._branch(k, inputs[k], norms), norms) for k in scales}
         for k in scales:
-            x = joins[k](x, prepared.pop(k), stats)
+            x = joins[k](x, prepared.pop(k), norms)
         return x
 
     def _join(self, k: int) -> _FastJoin:
         return self._joins[join_for_scale(self.config.scales, k)]
 
-    def _branch(self, k: int, x: Tensor, stats: Statistics) -> Tensor:
+    def _branch(self, k: int, x: Tensor, norms: Normalisation) -> Tensor:
         layers = self._branches[k]
         first = layers[0]
         padded = F.pad(x, (first.pad,) * 4, mode=first.mode) if first.pad else x
-        return _run(layers, padded.contiguous(memory_format=torch.channels_last), stats)
+        return _run(layers, padded.contiguous(memory_format=torch.channels_last), norms)
 
 
 class _Reached(Exception):

@@ -28,15 +28,66 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import GeneratorConfig
-from .noise import IndependentNoise, NoiseSource
+from .noise import Factor, IndependentNoise, NoiseSource
+
+
+def per_image(noise_factor: Factor) -> Factor:
+    """A noise factor in the shape that scales (N, C, H, W) noise: a number as it is, a (N,) tensor as (N, 1, 1, 1)."""
+    return noise_factor.view(-1, 1, 1, 1) if isinstance(noise_factor, Tensor) else noise_factor
+
+
+class InstanceNorm(nn.InstanceNorm2d):
+    """Affine instance norm (Ulyanov, Vedaldi & Lempitsky 2017, Eq. 2), optionally conditioned on the style strength.
+
+    Conditioned, it holds two affine sets, one for strength 0 (``weight``, ``bias``) and one for
+    the strongest strength the model is trained for (``weight_max``, ``bias_max``), and each image's
+    scale and shift interpolate linearly between them with its strength s: at t = s / max_strength,
+    (1 - t) * gamma_0 + t * gamma_max (conditional instance normalisation, Dumoulin, Shlens & Kudlur
+    2017, whose per-style sets interpolate the same way; conditioned on a loss weight as in
+    Babaeizadeh & Ghiasi 2020). Why: instance norm removes the noise input's amplitude, so without
+    it the network could not see how strong a style is asked for. Two end points rather than a base
+    and a slope: training draws only the two ends (Trainer._strengths), each set learns from the
+    photos drawn at its end, and strengths in between interpolate (measured: a slope started at
+    zero learnt only a faint dial in 300 iterations). Both start equal. Unconditioned norms (models
+    trained before the strength dial) have one set, and their state dict is an ``nn.InstanceNorm2d``'s.
+    ``track_running_stats`` stays False: instance norm uses each image's own statistics at
+    inference too, and the state dict keeps one layout (a known export/loading trap).
+    """
+
+    def __init__(self, channels: int, max_strength: float = 0.0) -> None:
+        super().__init__(channels, affine=True)
+        self.max_strength = max_strength
+        for name, start in (("weight_max", 1.0), ("bias_max", 0.0)):
+            self.register_parameter(name, nn.Parameter(torch.full((channels,), start)) if max_strength else None)
+
+    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
+        """Normalise ``x`` (N, C, H, W); ``strength`` (N,) conditions it (ignored by an unconditioned norm; None: s = 0)."""
+        weight_max, bias_max = self.weight_max, self.bias_max
+        if strength is None or weight_max is None or bias_max is None:
+            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        t = (strength.to(self.weight.dtype) / self.max_strength).view(-1, 1, 1, 1)  # (N or 1, 1, 1, 1)
+        weight = torch.lerp(self.weight.view(1, -1, 1, 1), weight_max.view(1, -1, 1, 1), t)
+        bias = torch.lerp(self.bias.view(1, -1, 1, 1), bias_max.view(1, -1, 1, 1), t)
+        return F.instance_norm(x, eps=self.eps) * weight + bias
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """Batch norm (the 2016 original), with the call every norm of the pyramid shares; it takes no strength.
+
+    The same computation as ``nn.BatchNorm2d`` (written out because a scripted module cannot call ``super()``).
+    """
+
+    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
+        momentum = self.momentum if self.momentum is not None else 0.0
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training, momentum, self.eps)
 
 
 def _norm(config: GeneratorConfig, channels: int) -> nn.Module:
     if config.norm == "instance":
-        # track_running_stats stays False: instance norm uses each image's own statistics at
-        # inference too, and the state dict keeps one layout (a known export/loading trap).
-        return nn.InstanceNorm2d(channels, affine=True)
-    return nn.BatchNorm2d(channels)
+        return InstanceNorm(channels, config.max_strength)
+    return BatchNorm(channels)
 
 
 def _act(config: GeneratorConfig) -> nn.Module:
@@ -44,7 +95,10 @@ def _act(config: GeneratorConfig) -> nn.Module:
 
 
 class ConvBlock(nn.Sequential):
-    """conv3x3 -> norm -> act, conv3x3 -> norm -> act, conv1x1 -> norm -> act (paper Fig. 2)."""
+    """conv3x3 -> norm -> act, conv3x3 -> norm -> act, conv1x1 -> norm -> act (paper Fig. 2).
+
+    Indexed like the ``nn.Sequential`` it was (``0.weight`` ... ``8``), so every checkpoint loads.
+    """
 
     def __init__(self, config: GeneratorConfig, in_channels: int, out_channels: int) -> None:
         layers: list[nn.Module] = []
@@ -55,6 +109,11 @@ class ConvBlock(nn.Sequential):
                 _act(config),
             ]
         super().__init__(*layers)
+
+    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
+        x = self[2](self[1](self[0](x), strength))
+        x = self[5](self[4](self[3](x), strength))
+        return self[8](self[7](self[6](x), strength))
 
 
 class JoinBlock(nn.Module):
@@ -67,11 +126,11 @@ class JoinBlock(nn.Module):
         self.norm_fine = _norm(config, fine_channels)
         self.block = ConvBlock(config, joined, joined)
 
-    def forward(self, coarse: Tensor, fine: Tensor) -> Tensor:
+    def forward(self, coarse: Tensor, fine: Tensor, strength: Optional[Tensor] = None) -> Tensor:
         # Nearest upsampling to the finer branch's size: exactly x2 for padded photos, and the
         # nearest fit for textures whose size is not a multiple of 2^(K-1).
         coarse = F.interpolate(coarse, size=fine.shape[-2:], mode="nearest")
-        return self.block(torch.cat([self.norm_coarse(coarse), self.norm_fine(fine)], dim=1))
+        return self.block(torch.cat([self.norm_coarse(coarse, strength), self.norm_fine(fine, strength)], dim=1), strength)
 
 
 def join_for_scale(scales: int, k: int) -> int:
@@ -169,14 +228,15 @@ class PyramidBody(nn.Module):
         self.joins = nn.ModuleList(JoinBlock(config, c * (i + 1), c) for i in range(config.scales - 1))
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
 
-    def forward(self, inputs: List[Tensor]) -> Tensor:
+    def forward(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
+        """``strength`` (N,): each image's style strength, for a model with the strength dial (see :class:`InstanceNorm`)."""
         # Every branch depends only on its own scale's input, so all run before the joins.
         branched: List[Tensor] = []
         for k, branch in enumerate(self.branches):
-            branched.append(branch(inputs[k]))
+            branched.append(branch(inputs[k], strength))
         x = branched[-1]
         for i, join in enumerate(self.joins):
-            x = join(x, branched[join_for_scale(len(branched), i)])
+            x = join(x, branched[join_for_scale(len(branched), i)], strength)
         return self.to_rgb(x)
 
 
@@ -192,51 +252,67 @@ class PyramidGenerator(PyramidBody):
         self,
         image: Optional[Tensor] = None,
         *,
-        noise_factor: float = 1.0,
+        noise_factor: Factor = 1.0,
         size: Optional[Sequence[int]] = None,
         batch: int = 1,
         noise: Optional[NoiseSource] = None,
     ) -> Tensor:
         """Stylise ``image`` (N, 3, H, W) in [0, 1], or, in texture mode, sample (batch, 3, *size).
 
-        ``noise_factor`` scales the uniform noise: 1 is what training saw, 0 gives a
-        deterministic output. ``noise`` draws it (default: independent per image from torch's
-        global RNG, so ``torch.manual_seed`` fixes it; see ``texturenet.noise`` for the others).
+        ``noise_factor`` (a number, or one per image) scales the uniform noise: 0 gives a
+        deterministic output. With the strength dial (``config.max_strength`` > 0) it is also the
+        style strength the norms are conditioned on (:meth:`strength`): 0 the photo's shapes in the style's colours, 1 the
+        style weight's full style; without it, 1 is what training saw. ``noise`` draws the noise
+        (default: independent per image from torch's global RNG, so ``torch.manual_seed`` fixes
+        it; see ``texturenet.noise`` for the others).
         """
         noise = noise or IndependentNoise()
         if self.config.mode == "style":
             if image is None:
                 raise ValueError("a style-mode generator needs an input image")
             height, width = image.shape[-2:]
-            return self.plan.crop(self.body(self.inputs(self.plan.pad(image), noise, noise_factor)), height, width)
+            strength = self.strength(noise_factor, image.device)
+            return self.plan.crop(self.body(self.inputs(self.plan.pad(image), noise, noise_factor), strength), height, width)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
         height, width = int(size[0]), int(size[1])
         return self.plan.crop(self.body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, noise_factor)), height, width)
 
-    def body(self, inputs: List[Tensor]) -> Tensor:
+    def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """Per-scale inputs -> RGB (:class:`PyramidBody`; the fast path computes the same function its own way)."""
-        return PyramidBody.forward(self, inputs)
+        return PyramidBody.forward(self, inputs, strength)
 
-    def inputs(self, padded: Tensor, noise: NoiseSource, noise_factor: float = 1.0, first: int = 0) -> List[Tensor]:
+    def strength(self, noise_factor: Factor, device: torch.device) -> Optional[Tensor]:
+        """Style strengths for the norms, (1,) for one factor or (N,) for one per image; None without the dial.
+
+        The strength is the noise factor itself: training gives each photo one (0 or max_strength)
+        and weights that photo's style term by it (trainer.py), so the one knob sets both. One
+        factor stays (1,) and the norms broadcast it, so that no size depends on the batch (an
+        exported graph keeps its batch dimension dynamic).
+        """
+        if not self.config.max_strength:
+            return None
+        return torch.as_tensor(noise_factor, dtype=torch.float32, device=device).reshape(-1)
+
+    def inputs(self, padded: Tensor, noise: NoiseSource, noise_factor: Factor = 1.0, first: int = 0) -> List[Tensor]:
         """Scales ``first``..K-1's inputs from ``padded``, the padded photo at scale ``first``."""
         return [self.scale_input(pooled, first + i, noise, noise_factor)
                 for i, pooled in enumerate(self.plan.pool(padded, self.config.scales - first))]
 
-    def scale_input(self, pooled: Tensor, scale: int, noise: NoiseSource, noise_factor: float = 1.0,
+    def scale_input(self, pooled: Tensor, scale: int, noise: NoiseSource, noise_factor: Factor = 1.0,
                     top: int = 0, left: int = 0) -> Tensor:
         """Scale ``scale``'s input: the pooled photo (N, 3, h, w), whose top-left is (top, left) of that scale's map, and its noise."""
         if not self.config.noise_depth:
             return pooled
         n, _, height, width = pooled.shape
-        return self.plan.with_noise(pooled, noise(scale, n, height, width, depth=self.config.noise_depth, factor=noise_factor,
+        return self.plan.with_noise(pooled, noise(scale, n, height, width, depth=self.config.noise_depth, factor=per_image(noise_factor),
                                                   device=pooled.device, dtype=pooled.dtype, top=top, left=left))
 
-    def noise_inputs(self, batch: int, height: int, width: int, noise: NoiseSource, noise_factor: float = 1.0) -> List[Tensor]:
+    def noise_inputs(self, batch: int, height: int, width: int, noise: NoiseSource, noise_factor: Factor = 1.0) -> List[Tensor]:
         """Texture mode's inputs: noise alone at each scale, ceil(size / 2^k) pixels."""
         device = self.to_rgb.weight.device
         return [noise(k, batch, math.ceil(height / 2**k), math.ceil(width / 2**k), depth=self.config.noise_depth,
-                      factor=noise_factor, device=device, dtype=torch.float32)
+                      factor=per_image(noise_factor), device=device, dtype=torch.float32)
                 for k in range(self.config.scales)]
 
     def sample_size(self, height: int, width: int, batch: int = 1) -> tuple[int, int]:

@@ -100,10 +100,10 @@ class JsonLinesMonitor:
         self._send({"event": "close"})
 
 
-def sample_grid(inputs: Tensor | None, outputs: Tensor) -> Tensor:
-    """One picture: inputs on the top row, outputs below (or outputs alone for textures)."""
-    rows = outputs if inputs is None else torch.cat([inputs, outputs])
-    return make_grid(rows.detach().float().clamp(0, 1).cpu(), nrow=len(outputs), padding=4, pad_value=1.0)
+def sample_grid(inputs: Tensor | None, *outputs: Tensor) -> Tensor:
+    """One picture: inputs on the top row, a row of outputs below for each of ``outputs`` (outputs alone for textures)."""
+    rows = torch.cat([*([] if inputs is None else [inputs]), *outputs])
+    return make_grid(rows.detach().float().clamp(0, 1).cpu(), nrow=len(outputs[0]), padding=4, pad_value=1.0)
 
 
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]

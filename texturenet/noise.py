@@ -10,21 +10,26 @@ on the caller, not on the model:
 * :class:`ShardedNoise`: data-parallel training, each rank keeps its rows of the global batch's noise;
 * :class:`PositionalNoise`: a fixed function of position, so overlapping tiles agree.
 
-A source returns noise already multiplied by the factor, (n, depth, height, width), drawn
-in the order the input plan asks for it (scale 0 first), which is what makes a ``--seed``
-give the same picture as before sources existed.
+A source returns noise already multiplied by the factor (a number, or a (n, 1, 1, 1) tensor of
+one per image: training's sampled strengths), (n, depth, height, width), drawn in the order the
+input plan asks for it (scale 0 first), which is what makes a ``--seed`` give the same picture
+as before sources existed.
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
+Factor = Union[float, Tensor]
+"""A noise factor: one number for the batch, or a tensor of one per image (training's sampled strengths)."""
+
+
 class NoiseSource(Protocol):
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: float,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
         """Scale ``scale``'s noise times ``factor``: (n, depth, height, width), at (top, left) of that scale's map."""
 
@@ -35,17 +40,18 @@ class IndependentNoise:
     def __init__(self, generator: Optional[torch.Generator] = None) -> None:
         self.generator = generator
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: float,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        return torch.rand(n, depth, height, width, device=device, dtype=dtype, generator=self.generator).mul_(factor)
+        return torch.rand(n, depth, height, width, device=device, dtype=dtype, generator=self.generator) * factor
 
 
 class SharedNoise(IndependentNoise):
     """One noise field for every image of a batch: the field a batch of one would draw."""
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: float,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        return super().__call__(scale, 1, height, width, depth=depth, factor=factor, device=device, dtype=dtype).expand(n, -1, -1, -1)
+        field = super().__call__(scale, 1, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
+        return (field * factor).expand(n, -1, -1, -1)
 
 
 class ShardedNoise(IndependentNoise):
@@ -59,10 +65,10 @@ class ShardedNoise(IndependentNoise):
         super().__init__(generator)
         self.rank, self.world = rank, world
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: float,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        rows = super().__call__(scale, n * self.world, height, width, depth=depth, factor=factor, device=device, dtype=dtype)
-        return rows[self.rank * n:(self.rank + 1) * n]
+        rows = super().__call__(scale, n * self.world, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
+        return rows[self.rank * n:(self.rank + 1) * n] * factor
 
 
 NOISE_BLOCK = 128
@@ -94,9 +100,9 @@ class PositionalNoise:
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: float,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        if not factor:  # no need to draw what is multiplied by 0
+        if isinstance(factor, (float, int)) and not factor:  # no need to draw what is multiplied by 0
             return torch.zeros(n, depth, height, width, device=device, dtype=dtype)
         noise = positional_noise(self.seed, scale, top, left, height, width, depth)
-        return noise.to(device=device, dtype=dtype).mul_(factor).expand(n, -1, -1, -1)
+        return (noise.to(device=device, dtype=dtype) * factor).expand(n, -1, -1, -1)

@@ -2,8 +2,11 @@
 
 The point of texture networks (Ulyanov et al. 2016, Sec. 1 and 4): once trained, one forward
 pass replaces the hundreds of optimisation steps of Gatys et al. The noise factor scales the
-generator's noise input: 0 is deterministic, 1 is what training saw, more gives stronger,
-more varied texture. The same seed gives the same picture.
+generator's noise input (0 is deterministic) and, for models with the strength dial (every
+style model trained since it exists), is the style strength: 0 the photo's shapes in the style's colours, 1 the style
+weight's full style, up to the model's max_strength stronger still. For older models and
+textures, 1 is what training saw and more gives stronger, more varied texture. The same seed
+gives the same picture.
 """
 from __future__ import annotations
 
@@ -39,6 +42,13 @@ class Stylizer:
         self.mode = self.generator.config.mode
         # Same weights and outputs, fewer passes over memory (see fast.py); textures keep the plain path.
         self.fast = fast_generator(self.generator) if self.mode == "style" else self.generator
+        self.max_strength = self.generator.config.max_strength
+
+    def check(self, noise_factor: float) -> None:
+        """Refuse a noise factor outside the strengths a model with the strength dial was trained for (one clear line)."""
+        if self.max_strength and not 0 <= noise_factor <= self.max_strength:
+            raise TexturenetError(f"noise factor {noise_factor:g} is outside 0..{self.max_strength:g}, the style strengths this "
+                                  f"model was trained for; give one in that range (0: the photo's shapes in the style's colours, 1: the full style)")
 
     def _noise(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -46,6 +56,7 @@ class Stylizer:
     @torch.inference_mode()
     def stylize(self, image: Tensor, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
         """(3, H, W) in [0, 1] -> stylised (3, H, W) in [0, 1], same size."""
+        self.check(noise_factor)
         output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
         return output[0].clamp(0, 1)
 
@@ -69,6 +80,7 @@ class Stylizer:
         ``shared_noise`` gives every photo the noise field a batch of one would get from
         ``noise``, so batching never changes a picture (and video frames keep a steady texture).
         """
+        self.check(noise_factor)
         tensor = torch.from_numpy(np.array(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
         output = self.fast(tensor, noise_factor=noise_factor, noise=(SharedNoise if shared_noise else IndependentNoise)(noise))
         return output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -81,6 +93,7 @@ class Stylizer:
         height, width = image.shape[:2]
         if self.tiles(height, width, tile):
             tile = tile or AUTO_TILE
+            self.check(noise_factor)
             with torch.inference_mode():
                 return stylize_with_context(self.fast, image, tile, None, noise_factor, self._noise(seed))
         return self.stylize_batch(image[None], noise_factor, self._noise(seed))[0]

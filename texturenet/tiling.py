@@ -359,7 +359,8 @@ def stylize_with_context(
         part = torch.from_numpy(np.ascontiguousarray(image[np.ix_(rows[y:y + 64 * factor], cols)]))
         strips.append(F.avg_pool2d(part.permute(2, 0, 1)[None].float().div_(255), factor))
     scaled = torch.cat(strips, dim=2).to(device)
-    context = fast.context([None] * level + fast.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level)
+    strength = fast.strength(noise_factor, device)
+    context = fast.context([None] * level + fast.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level, strength)
     del scaled
     rng_device = generator.device if generator is not None else torch.device("cpu")
     noise = PositionalNoise(int(torch.randint(0, 2**62, (1,), generator=generator, device=rng_device).item()))  # the tiles' noise
@@ -373,7 +374,7 @@ def stylize_with_context(
 
     def norm_input(y: int, x: int, height: int, width: int, layer: int, statistics: SharedStatistics) -> Tensor:
         crop, inputs = tile_inputs(window(image, rows, cols, y, x, height, width), y, x)
-        return fast.norm_input(crop, inputs, level, layer, statistics)
+        return fast.norm_input(crop, inputs, level, layer, statistics, strength)
 
     passes = [(partial(norm_input, y, x, height, width), (height, width), core)
               for y, x, height, width, core in layout.statistics_windows()]
@@ -381,7 +382,7 @@ def stylize_with_context(
     statistics.gather(passes, fast.instance_norms(level), progress)
 
     def run(window: Tensor, y: int, x: int) -> Tensor:
-        return fast.finish(*tile_inputs(window, y, x), level, statistics)
+        return fast.finish(*tile_inputs(window, y, x), level, statistics, strength)
 
     return stylize_tiled(run, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
                          margin=layout.margin)

@@ -120,7 +120,8 @@ class GuiApp:
     def stylize(self, query: dict[str, Any], body: bytes) -> bytes:
         """A PNG: the uploaded photo stylised, or (texture models) a texture sample of the asked size."""
         stylizer = self.models.stylizer(query.get("model"))
-        noise_factor = number(query, "noise_factor", float, 0.0, 2.0, default=1.0)
+        # A model with the strength dial takes its trained range; older models and textures 0 to 2 (2: strong texture).
+        noise_factor = number(query, "noise_factor", float, 0.0, stylizer.max_strength or 2.0, default=1.0)
         seed = number(query, "seed", int, 0, 2**31 - 1, default=0)
         if stylizer.mode == "texture":
             width = number(query, "width", int, 16, 2048, default=256)

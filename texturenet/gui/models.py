@@ -56,7 +56,9 @@ class ModelShelf:
                 info: dict[str, Any] = {"name": path.stem}
                 try:
                     checkpoint = load_checkpoint(path)
-                    info.update(mode=generator_config(checkpoint).mode, iteration=int(checkpoint["iteration"]), final=is_final(path))
+                    config = generator_config(checkpoint)
+                    info.update(mode=config.mode, max_strength=config.max_strength, iteration=int(checkpoint["iteration"]),
+                                final=is_final(path))
                 except (TexturenetError, KeyError, TypeError, ValueError) as error:
                     info.update(mode=None, error=str(error).replace(str(path), path.name))
                 self._info[path] = cached = (key, info)
