@@ -158,20 +158,34 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128) -> None:
-    """Rows: photos; columns: methods; each tile scaled to ``height`` pixels, labels on top."""
+def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128,
+               gap: int = 6) -> list[list[tuple[int, int, int, int]]]:
+    """Rows: photos; columns: methods; each picture scaled to ``height`` pixels and drawn whole, labels on top.
+
+    Each column is as wide as its widest picture (or label), with ``gap`` white pixels between columns and
+    rows, so photos of different aspect ratios neither overlap nor touch. Returns each tile's (left, top,
+    right, bottom) box.
+    """
     images = [[to_image(t) for t in row] for row in tiles]
-    width = max(max(round(im.width * height / im.height) for row in images for im in row), *(6 * len(label) + 6 for label in labels))
+    scaled = [[image.resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.LANCZOS)
+               for image in row] for row in images]
+    columns = max(len(labels), *(len(row) for row in scaled))
+    widths = [max([6 * len(labels[c]) + 6 if c < len(labels) else 1] + [row[c].width for row in scaled if c < len(row)])
+              for c in range(columns)]
+    lefts = [sum(widths[:c]) + gap * c for c in range(columns)]
     header = 16
-    grid = Image.new("RGB", (width * len(labels), header + height * len(images)), "white")
+    grid = Image.new("RGB", (lefts[-1] + widths[-1], header + (height + gap) * len(scaled) - gap), "white")
     draw = ImageDraw.Draw(grid)
     for column, label in enumerate(labels):
-        draw.text((column * width + 3, 2), label, fill="black")
-    for r, row in enumerate(images):
-        for column, image in enumerate(row):
-            tile = image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS)
-            grid.paste(tile, (column * width, header + r * height))
+        draw.text((lefts[column] + 3, 2), label, fill="black")
+    boxes = []
+    for r, row in enumerate(scaled):
+        top = header + r * (height + gap)
+        boxes.append([(lefts[c], top, lefts[c] + tile.width, top + height) for c, tile in enumerate(row)])
+        for tile, box in zip(row, boxes[-1]):
+            grid.paste(tile, box[:2])
     save_pil(grid, path)
+    return boxes
 
 
 def curve_points(means: dict[str, dict[str, float]], iterations: int) -> dict[str, list[tuple[str, float, float]]]:
