@@ -14,6 +14,7 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
 from texturenet.data import load_rgb, load_style, resize_long_side, to_image, to_tensor
+from texturenet.judge import judge
 from texturenet.losses import PerceptualLoss
 from texturenet.stylize import Stylizer
 from texturenet.trainer import Trainer
@@ -55,6 +56,8 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     assert len(result["rows"]) == 2 * len(methods) and result["photos"] == ["astronaut.jpg", "chelsea.jpg"]
     for method in methods:
         assert f"| {method} |" in result["stdout"]
+    assert "| method | style | content | total | colour (Lab SW) | texture (SW) | s / image |" in result["stdout"]
+    assert all(row["colour"] > 0 and row["texture"] > 0 for row in result["rows"])  # none of these pictures is the style image
     grid = Image.open(out / "grid.png")
     assert grid.height == 16 + 2 * 128 + 6 and grid.width >= len(methods) * 128  # two rows of 128 px, 6 px apart
     photo = next(r for r in result["rows"] if r["method"] == "photo")
@@ -67,6 +70,8 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     assert curve.size == (720, 460)
     blue = (31, 119, 180)  # the feed-forward series' colour: its points are drawn
     assert any(pixel == blue for pixel in curve.getdata())
+    judged = Image.open(out / "judge.png").convert("RGB")  # the second judge's plot: texture against colour distance
+    assert judged.size == (720, 460) and any(pixel == blue for pixel in judged.getdata())
 
 
 def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
@@ -81,7 +86,8 @@ def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
 def test_numbers_match_a_direct_computation(report) -> None:
     model, out, result = report
     loss = PerceptualLoss(LossConfig(**LAYERS, vgg_weights=result["vgg_weights"]))
-    loss.set_style(load_style(ASSETS / "style.png", 32))
+    style = load_style(ASSETS / "style.png", 32)
+    loss.set_style(style)
     stylizer = Stylizer(model, torch.device("cpu"))
     for row in result["rows"]:
         photo = to_tensor(resize_long_side(load_rgb(ASSETS / "photos" / row["photo"]), 32))
@@ -96,6 +102,9 @@ def test_numbers_match_a_direct_computation(report) -> None:
             terms = loss(image.unsqueeze(0), loss.content_targets(photo.unsqueeze(0)))
         for key in ("style", "content", "total"):
             assert row[key] == pytest.approx(float(terms[key]), rel=1e-4, abs=1e-12), (row, key)
+        judged = judge(image, style[0])  # the second judge, against the style image at the training's style_size
+        for key in ("colour", "texture"):
+            assert row[key] == pytest.approx(judged[key], rel=1e-4), (row, key)
 
 
 def test_grid_draws_every_picture_whole_in_columns_as_wide_as_their_widest(tmp_path: Path) -> None:

@@ -274,12 +274,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="texturenet-evaluate",
         description="Quality report: score a trained style model's single pass against per-image optimisation and the "
-        "unstylised photo, under the loss settings the model was trained with. Prints a table, writes results.json, "
-        "grid.png and every scored image under --output_dir.",
+        "unstylised photo, under the loss settings the model was trained with, and by a second judge that is not the loss "
+        "network (colour and texture distances to the style image, texturenet/judge.py). Prints a table, writes "
+        "results.json, curve.png, judge.png, grid.png and every scored image under --output_dir.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
     parser.add_argument("--photos", type=Path, required=True, help="Photo or folder of photos to score, ideally held out from training (required).")
-    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, grid.png and images/ go (required).")
+    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, the PNGs and images/ go (required).")
     parser.add_argument("--style", type=Path, default=None, help="Style image (default: the path stored in the checkpoint).")
     parser.add_argument("--vgg_weights", default=None,
                         help="Loss network weights (default: those stored in the checkpoint); the architecture and layers stay the checkpoint's.")
@@ -479,7 +480,8 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(str(error))
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
     print(format_table(result))
-    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'} and {args.output_dir / 'grid.png'}")
+    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
+          f"and {args.output_dir / 'grid.png'}")
 
 
 def diversity_parser() -> argparse.ArgumentParser:
