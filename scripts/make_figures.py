@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from torch import Tensor
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source checkout without installing
 
@@ -65,7 +67,8 @@ def run(command: list[str]) -> None:
         raise SystemExit(f"make_figures: error: that command failed (exit {result.returncode}): {last}")
 
 
-def _tile(path: Path, size: int):
+def _tile(path: Path, size: int) -> Tensor:
+    """A picture file as (3, H, W), its longer side shrunk to ``size``."""
     return to_tensor(resize_long_side(load_rgb(path), size))
 
 
