@@ -37,6 +37,7 @@ SAMPLES = 8192
 OCTAVES = 3
 """Octaves of the texture filter bank: the picture at full, half and quarter resolution."""
 SEED = 0
+"""Seed of the projections and of the subsample: a score depends on the two images alone."""
 
 _XYZ_FROM_LINEAR_SRGB = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
                                       [0.2126729, 0.7151522, 0.0721750],
