@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import numpy as np
 from PIL import Image
 from torchvision.models.vgg import cfgs, make_layers
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
 from texturenet.data import load_rgb, load_style, resize_long_side, to_image, to_tensor
+from texturenet.judge import judge
 from texturenet.losses import PerceptualLoss
 from texturenet.stylize import Stylizer
 from texturenet.trainer import Trainer
@@ -54,8 +56,10 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     assert len(result["rows"]) == 2 * len(methods) and result["photos"] == ["astronaut.jpg", "chelsea.jpg"]
     for method in methods:
         assert f"| {method} |" in result["stdout"]
+    assert "| method | style | content | total | colour (Lab SW) | texture (SW) | s / image |" in result["stdout"]
+    assert all(row["colour"] > 0 and row["texture"] > 0 for row in result["rows"])  # none of these pictures is the style image
     grid = Image.open(out / "grid.png")
-    assert grid.height == 16 + 2 * 128 and grid.width >= len(methods) * 128
+    assert grid.height == 16 + 2 * 128 + 6 and grid.width >= len(methods) * 128  # two rows of 128 px, 6 px apart
     photo = next(r for r in result["rows"] if r["method"] == "photo")
     assert photo["content"] == 0 and photo["seconds"] == 0
     for scale in ("0.5", "2"):
@@ -66,6 +70,8 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     assert curve.size == (720, 460)
     blue = (31, 119, 180)  # the feed-forward series' colour: its points are drawn
     assert any(pixel == blue for pixel in curve.getdata())
+    judged = Image.open(out / "judge.png").convert("RGB")  # the second judge's plot: texture against colour distance
+    assert judged.size == (720, 460) and any(pixel == blue for pixel in judged.getdata())
 
 
 def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
@@ -80,7 +86,8 @@ def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
 def test_numbers_match_a_direct_computation(report) -> None:
     model, out, result = report
     loss = PerceptualLoss(LossConfig(**LAYERS, vgg_weights=result["vgg_weights"]))
-    loss.set_style(load_style(ASSETS / "style.png", 32))
+    style = load_style(ASSETS / "style.png", 32)
+    loss.set_style(style)
     stylizer = Stylizer(model, torch.device("cpu"))
     for row in result["rows"]:
         photo = to_tensor(resize_long_side(load_rgb(ASSETS / "photos" / row["photo"]), 32))
@@ -95,3 +102,41 @@ def test_numbers_match_a_direct_computation(report) -> None:
             terms = loss(image.unsqueeze(0), loss.content_targets(photo.unsqueeze(0)))
         for key in ("style", "content", "total"):
             assert row[key] == pytest.approx(float(terms[key]), rel=1e-4, abs=1e-12), (row, key)
+        judged = judge(image, style[0])  # the second judge, against the style image at the training's style_size
+        for key in ("colour", "texture"):
+            assert row[key] == pytest.approx(judged[key], rel=1e-4), (row, key)
+
+
+def test_grid_draws_every_picture_whole_in_columns_as_wide_as_their_widest(tmp_path: Path) -> None:
+    """Pictures of different aspect ratios: each tile lies whole and untouched in its box, boxes neither overlap nor touch,
+    and each column is exactly as wide as its widest picture (or label), not the widest of all."""
+    from texturenet.evaluate import write_grid
+
+    generator = torch.Generator().manual_seed(0)
+    sizes = [[(40, 90), (40, 30), (40, 40)], [(40, 20), (40, 70), (40, 41)]]  # (height, width): the widest in another row each
+    tiles = [[_quantise(torch.rand(3, h, w, generator=generator)) for h, w in row] for row in sizes]
+    labels = ["photo", "a", "b"]
+    boxes = write_grid(tiles, labels, tmp_path / "grid.png", height=40, gap=6)
+    grid = np.asarray(Image.open(tmp_path / "grid.png").convert("RGB"))
+    flat = [box for row in boxes for box in row]
+    for row, row_boxes in zip(tiles, boxes):
+        for tile, (left, top, right, bottom) in zip(row, row_boxes):
+            expected = np.asarray(to_image(tile).resize((tile.shape[2], 40), Image.Resampling.LANCZOS))  # height 40 already
+            assert (right - left, bottom - top) == (tile.shape[2], 40)  # whole, aspect kept
+            assert np.array_equal(grid[top:bottom, left:right], expected)  # pixel-exact: nothing drawn over it
+    for i, a in enumerate(flat):  # no two boxes overlap or touch (a gap of at least one pixel between them)
+        for b in flat[i + 1:]:
+            assert a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1], (a, b)
+    lefts = [sorted({row[c][0] for row in boxes}) for c in range(3)]
+    assert all(len(x) == 1 for x in lefts)  # columns aligned
+    widths = [max(row[c][2] - row[c][0] for row in boxes) for c in range(3)]
+    assert widths == [90, 70, 41] and grid.shape[1] == sum(widths) + 2 * 6  # as wide as the widest picture, no wider
+    outside = np.ones(grid.shape[:2], bool)
+    outside[:16] = False  # the labels
+    for left, top, right, bottom in flat:
+        outside[top:bottom, left:right] = False
+    assert (grid[outside] == 255).all()  # everything else is white: no picture spills out of its box
+
+
+def _quantise(image: torch.Tensor) -> torch.Tensor:
+    return to_tensor(to_image(image))

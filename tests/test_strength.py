@@ -116,3 +116,31 @@ def test_a_legacy_checkpoint_gives_the_pictures_it_gave(tmp_path: Path) -> None:
 def test_bad_dial_settings_are_one_line(tmp_path: Path, photos: Path, style_image: Path, argv: list[str], phrase: str) -> None:
     result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path, *argv)
     assert result.returncode == 2 and "Traceback" not in result.stderr and phrase in result.stderr
+
+
+@pytest.mark.parametrize("batch, world", [(2, 1), (3, 1), (1, 2), (3, 2), (1, 3)])
+def test_every_global_batch_has_half_its_photos_at_each_end(tmp_path: Path, photos: Path, style_image: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, batch: int, world: int) -> None:
+    """As the README says: half the photos of every batch at strength 0, half at max_strength, in a random order.
+
+    Under torchrun each rank keeps its rows of the global batch, so the ranks' rows together are balanced;
+    an odd global batch's extra photo goes to either end (both happen); the draws come from the seeded RNG.
+    """
+    from texturenet.config import TrainConfig
+    from texturenet.trainer import Trainer
+
+    def draws(rank: int) -> list[list[float]]:
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        trainer = Trainer(TrainConfig(data_dir=photos, texture=style_image, checkpoint_dir=tmp_path, batch_size=batch))
+        torch.manual_seed(0)
+        return [trainer._strengths(batch).tolist() for _ in range(64)]
+
+    ranks = [draws(rank) for rank in range(world)]
+    global_batches = [sum((ranks[rank][step] for rank in range(world)), []) for step in range(64)]
+    total = batch * world
+    tops = [values.count(2.0) for values in global_batches]
+    assert all(values.count(0.0) + count == total for values, count in zip(global_batches, tops))
+    assert set(tops) == ({total // 2, total - total // 2})  # exactly half (an odd batch: one more at either end, both seen)
+    assert len({tuple(values) for values in global_batches}) > 1  # a random order, not a fixed one
+    assert draws(0) == ranks[0]  # the seeded RNG: the same draws again (what --resume relies on)

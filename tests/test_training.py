@@ -104,6 +104,29 @@ def test_bundled_demo_on_cpu_is_short_and_ends_with_a_stylised_photo(tmp_path: P
     assert Image.open(picture).size == Image.open(Path(__file__).resolve().parent.parent / "texturenet/assets/photos/chelsea.jpg").size
 
 
+def test_a_texture_run_on_cpu_is_sized_for_it_and_help_says_so(tmp_path: Path, style_image: Path) -> None:
+    """--mode texture without --cuda: CPU_TEXTURE's settings except those given, printed; --help shows every CPU default."""
+    from texturenet.config import CPU_DEMO, CPU_TEXTURE
+
+    at = TINY.index("--image_size")
+    flags = TINY[:at] + TINY[at + 2:]  # the crop size left to the CPU sizing
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--mode", "texture", "--texture", str(style_image),
+                             "--checkpoint_dir", str(tmp_path), "--iterations", "1", *flags], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (f"sized for the CPU, a CPU texture run (--mode texture, no --cuda): --image_size {CPU_TEXTURE['image_size']}, "
+            f"--save_every {CPU_TEXTURE['save_every']}; give them to choose otherwise") in result.stdout.splitlines()[0]
+    config = load_checkpoint(tmp_path / "glass.pth")["train_state"]["config"]
+    assert (config["iterations"], config["image_size"], config["batch_size"]) == (1, CPU_TEXTURE["image_size"], 2)  # given flags win
+    help_text = " ".join(subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"],
+                                        capture_output=True, text=True, timeout=60).stdout.split())
+    for name in {*CPU_DEMO, *CPU_TEXTURE}:
+        default = TrainConfig.__dataclass_fields__[name].default
+        shown = f"(default: {default}; " + ", ".join(
+            f"{sizing[name]} in {run}" for sizing, run in ((CPU_DEMO, "the CPU demo (no --data_dir, --texture or --cuda)"),
+                                                            (CPU_TEXTURE, "a CPU texture run (--mode texture, no --cuda)")) if name in sizing)
+        assert shown + ")" in help_text, name
+
+
 def test_progress_reaches_a_supervisor_as_json_lines(tmp_path: Path, photos: Path, style_image: Path) -> None:
     """TEXTURENET_EVENTS_FD (what the GUI sets): the Monitor protocol as JSON lines, ending on the final checkpoint."""
     events, child_end = os.pipe()

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, INITS, LOSS_NETS, LOSS_SCALES, MAX_SAMPLE_PIXELS, MODES, NORMS,
+from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXTURE, INITS, LOSS_NETS, LOSS_SCALES, MAX_SAMPLE_PIXELS, MODES, NORMS,
                      OPTIMIZERS,
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
@@ -91,6 +91,19 @@ def add_flag(group: Any, cls: type, name: str, *, default: Any = _FROM_FIELD, sh
     group.add_argument(f"--{name}", default=default, help=f"{text} (default: {shown})", **kwargs)
 
 
+CPU_SIZINGS: dict[str, dict[str, Any]] = {"the CPU demo (no --data_dir, --texture or --cuda)": CPU_DEMO,
+                                           "a CPU texture run (--mode texture, no --cuda)": CPU_TEXTURE}
+"""The runs that a CPU sizing shortens, and their settings: applied by _train, shown in --help by _cpu_shown."""
+
+
+def _cpu_shown(name: str) -> Optional[str]:
+    """--help's default for a flag that a CPU sizing changes, e.g. "3000; 200 in the CPU demo ..."; None for others."""
+    changed = [f"{sizing[name]} in {run}" for run, sizing in CPU_SIZINGS.items() if name in sizing]
+    if not changed:
+        return None
+    return f"{TrainConfig.__dataclass_fields__[name].default}; " + ", ".join(changed)
+
+
 def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="texturenet-train",
@@ -103,7 +116,7 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(run, TrainConfig, "name", default=None, shown="the texture file's stem", type=str)
     add_flag(run, TrainConfig, "checkpoint_dir", type=Path)
     for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step", "seed", "workers", "save_every", "log_every", "val_images"):
-        add_flag(run, TrainConfig, name, type=int)
+        add_flag(run, TrainConfig, name, shown=_cpu_shown(name), type=int)
     add_flag(run, TrainConfig, "lr", type=finite_float)
     add_flag(run, TrainConfig, "lr_decay", type=finite_float)
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
@@ -261,12 +274,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="texturenet-evaluate",
         description="Quality report: score a trained style model's single pass against per-image optimisation and the "
-        "unstylised photo, under the loss settings the model was trained with. Prints a table, writes results.json, "
-        "grid.png and every scored image under --output_dir.",
+        "unstylised photo, under the loss settings the model was trained with, and by a second judge that is not the loss "
+        "network (colour and texture distances to the style image, texturenet/judge.py). Prints a table, writes "
+        "results.json, curve.png, judge.png, grid.png and every scored image under --output_dir.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
     parser.add_argument("--photos", type=Path, required=True, help="Photo or folder of photos to score, ideally held out from training (required).")
-    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, grid.png and images/ go (required).")
+    parser.add_argument("--output_dir", type=Path, required=True, help="Where results.json, the PNGs and images/ go (required).")
     parser.add_argument("--style", type=Path, default=None, help="Style image (default: the path stored in the checkpoint).")
     parser.add_argument("--vgg_weights", default=None,
                         help="Loss network weights (default: those stored in the checkpoint); the architecture and layers stay the checkpoint's.")
@@ -330,13 +344,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .trainer import Trainer
 
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
+    texture_on_cpu = args.mode == "texture" and not args.cuda
     given = _explicit(parser, args.argv)
-    if demo:  # the bundled demo on a CPU: minutes, not the paper's hours (config.CPU_DEMO)
-        chosen = {name: value for name, value in CPU_DEMO.items() if name not in given}
+    if demo or texture_on_cpu:  # on a CPU: minutes, not the paper's hours (config.CPU_DEMO, config.CPU_TEXTURE)
+        run, sizing = list(CPU_SIZINGS.items())[0 if demo else 1]
+        chosen = {name: value for name, value in sizing.items() if name not in given}
         for name, value in chosen.items():
             setattr(args, name, value)
         if chosen:
-            print("bundled demo on the CPU (no --data_dir, --texture or --cuda): "
+            print(f"sized for the CPU, {run}: "
                   + ", ".join(f"--{name} {value}" for name, value in chosen.items()) + "; give them to choose otherwise")
     try:
         config = train_config(args)
@@ -464,7 +480,8 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(str(error))
     result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
     print(format_table(result))
-    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'} and {args.output_dir / 'grid.png'}")
+    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
+          f"and {args.output_dir / 'grid.png'}")
 
 
 def diversity_parser() -> argparse.ArgumentParser:

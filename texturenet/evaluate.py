@@ -12,9 +12,14 @@ trained with (read from its checkpoint):
   iteration counts: the front of the style/content trade-off that optimisation reaches;
 * optionally the 2019 peer (texturenet/peer.py), trained on the same style elsewhere.
 
+Beside the losses, every picture is scored by a second judge that the loss network does not
+define (texturenet/judge.py): the distance of its colours and of its texture statistics to the
+style image's, the style image at the size training used (``style_size``). The photo's own
+scores are the baseline a stylised picture should beat.
+
 Every image is scored as the 8-bit picture that is written (and shown in the grid), so the
 numbers can be recomputed from the saved files. ``curve.png`` plots mean style against mean
-content loss for every method.
+content loss for every method, ``judge.png`` the second judge's texture against colour distance.
 """
 from __future__ import annotations
 
@@ -35,11 +40,14 @@ from .config import EvaluateSettings, OptimizeSettings
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError
 from .files import write_atomic
+from .judge import judge
 from .losses import PerceptualLoss
 from .optimize import optimize_image
 from .stylize import Stylizer
 
 SCORED = ("style", "content", "tv", "total")
+JUDGED = ("colour", "texture")
+"""The second judge's columns (judge.py): distances to the style image, not losses of the loss network."""
 
 
 def _quantised(image: Tensor) -> Tensor:
@@ -83,6 +91,7 @@ def evaluate(
     loss = PerceptualLoss(loss_config).to(device)
     style_image = load_style(Path(style_path), style_size).to(device)
     loss.set_style(style_image)
+    judged_style = style_image[0].cpu()
     for factor in settings.noise_factors:  # before any work: a factor the model was not trained for is refused
         stylizer.check(factor)
     stylizer.stylize(torch.rand(3, 64, 64))  # warm-up: first-call allocations are not the method's time
@@ -109,7 +118,7 @@ def evaluate(
             with torch.no_grad():
                 terms = loss(image.unsqueeze(0).to(device), targets)
             rows.append({"photo": path.name, "method": method, "seconds": seconds,
-                         **{k: float(terms.get(k, torch.zeros(()))) for k in SCORED}})
+                         **{k: float(terms.get(k, torch.zeros(()))) for k in SCORED}, **judge(image, judged_style)})
             row.append(image)
 
         score("photo", photo, 0.0)
@@ -130,7 +139,7 @@ def evaluate(
         tiles.append(row)
 
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    means = {m: {k: sum(r[k] for r in rows if r["method"] == m) / len(paths) for k in (*SCORED, "seconds")} for m in methods}
+    means = {m: {k: sum(r[k] for r in rows if r["method"] == m) / len(paths) for k in (*SCORED, *JUDGED, "seconds")} for m in methods}
     result = {"model": str(model), "style": str(style_path), "photos": [p.name for p in paths],
               "image_size": settings.image_size, "device": str(device), "loss": loss_config.__dict__,
               "optimizer": settings.optimizer, "rows": rows, "means": means}
@@ -138,6 +147,7 @@ def evaluate(
     write_atomic(output_dir / "results.json", lambda file: file.write(json.dumps(result, indent=2, default=list).encode()), "results")
     write_grid(tiles, methods, output_dir / "grid.png")
     write_curve(means, max(wanted), output_dir / "curve.png")
+    write_curve(means, max(wanted), output_dir / "judge.png", axes=JUDGE_AXES)
     return result
 
 
@@ -151,59 +161,84 @@ def _timed(run: Callable[[], Tensor], device: torch.device) -> tuple[Tensor, flo
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """Mean losses and seconds per image for each method, as a Markdown table."""
-    lines = ["| method | style | content | total | s / image |", "|---|---|---|---|---|"]
+    """Mean losses, the second judge's distances and seconds per image for each method, as a Markdown table."""
+    lines = ["| method | style | content | total | colour (Lab SW) | texture (SW) | s / image |", "|---|---|---|---|---|---|---|"]
     for method, m in result["means"].items():
-        lines.append(f"| {method} | {m['style']:.4g} | {m['content']:.4g} | {m['total']:.4g} | {m['seconds']:.3g} |")
+        lines.append(f"| {method} | {m['style']:.4g} | {m['content']:.4g} | {m['total']:.4g} | {m['colour']:.3g} | {m['texture']:.3g} "
+                     f"| {m['seconds']:.3g} |")
     return "\n".join(lines)
 
 
-def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128) -> None:
-    """Rows: photos; columns: methods; each tile scaled to ``height`` pixels, labels on top."""
+def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128,
+               gap: int = 6) -> list[list[tuple[int, int, int, int]]]:
+    """Rows: photos; columns: methods; each picture scaled to ``height`` pixels and drawn whole, labels on top.
+
+    Each column is as wide as its widest picture (or label), with ``gap`` white pixels between columns and
+    rows, so photos of different aspect ratios neither overlap nor touch. Returns each tile's (left, top,
+    right, bottom) box.
+    """
     images = [[to_image(t) for t in row] for row in tiles]
-    width = max(max(round(im.width * height / im.height) for row in images for im in row), *(6 * len(label) + 6 for label in labels))
+    scaled = [[image.resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.LANCZOS)
+               for image in row] for row in images]
+    columns = max(len(labels), *(len(row) for row in scaled))
+    widths = [max([6 * len(labels[c]) + 6 if c < len(labels) else 1] + [row[c].width for row in scaled if c < len(row)])
+              for c in range(columns)]
+    lefts = [sum(widths[:c]) + gap * c for c in range(columns)]
     header = 16
-    grid = Image.new("RGB", (width * len(labels), header + height * len(images)), "white")
+    grid = Image.new("RGB", (lefts[-1] + widths[-1], header + (height + gap) * len(scaled) - gap), "white")
     draw = ImageDraw.Draw(grid)
     for column, label in enumerate(labels):
-        draw.text((column * width + 3, 2), label, fill="black")
-    for r, row in enumerate(images):
-        for column, image in enumerate(row):
-            tile = image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS)
-            grid.paste(tile, (column * width, header + r * height))
+        draw.text((lefts[column] + 3, 2), label, fill="black")
+    boxes = []
+    for r, row in enumerate(scaled):
+        top = header + r * (height + gap)
+        boxes.append([(lefts[c], top, lefts[c] + tile.width, top + height) for c, tile in enumerate(row)])
+        for tile, box in zip(row, boxes[-1]):
+            grid.paste(tile, box[:2])
     save_pil(grid, path)
+    return boxes
 
 
-def curve_points(means: dict[str, dict[str, float]], iterations: int) -> dict[str, list[tuple[str, float, float]]]:
-    """The methods as series of (label, content, style) means: the generator's noise factors in order, optimisation's
-    front (each style scale after ``iterations``), and the single points (photo, peer)."""
+LOSS_AXES = ("content", "style", "content loss (mean over photos) ->", "style loss (log)")
+"""curve.png: (x key, y key, x label, y label)."""
+JUDGE_AXES = ("colour", "texture", "colour distance to the style (L*a*b* sliced Wasserstein, mean) ->", "texture distance (log)")
+"""judge.png: the second judge's two distances; the photo's point is the baseline, the style itself is at (0, 0)."""
+
+
+def curve_points(means: dict[str, dict[str, float]], iterations: int, x: str = "content",
+                 y: str = "style") -> dict[str, list[tuple[str, float, float]]]:
+    """The methods as series of (label, x, y) means (content and style losses unless told): the generator's noise
+    factors in order, optimisation's front (each style scale after ``iterations``), and the single points (photo, peer)."""
     series: dict[str, list[tuple[str, float, float]]] = {"photo": [], "feed-forward": [], "optimisation": [], "peer 2019": []}
     for method, m in means.items():
         words = method.split()
         if method == "photo":
-            series["photo"].append(("photo", m["content"], m["style"]))
+            series["photo"].append(("photo", m[x], m[y]))
         elif words[0] == "feed-forward":
-            series["feed-forward"].append((f"nf {words[-1]}", m["content"], m["style"]))
+            series["feed-forward"].append((f"nf {words[-1]}", m[x], m[y]))
         elif words[0] == "optimisation" and int(words[2]) == iterations:
-            series["optimisation"].append((words[1], m["content"], m["style"]))
+            series["optimisation"].append((words[1], m[x], m[y]))
         elif words[0] == "peer":
-            series["peer 2019"].append(("peer", m["content"], m["style"]))
+            series["peer 2019"].append(("peer", m[x], m[y]))
     return {name: points for name, points in series.items() if points}
 
 
 _SERIES_COLOURS = {"photo": (110, 110, 110), "feed-forward": (31, 119, 180), "optimisation": (255, 127, 14), "peer 2019": (44, 160, 44)}
 
 
-def write_curve(means: dict[str, dict[str, float]], iterations: int, path: Path, size: tuple[int, int] = (720, 460)) -> None:
-    """Mean style loss (log scale) against mean content loss, a labelled point per method, series joined by lines."""
-    series = curve_points(means, iterations)
+def write_curve(means: dict[str, dict[str, float]], iterations: int, path: Path, size: tuple[int, int] = (720, 460),
+                axes: tuple[str, str, str, str] = LOSS_AXES) -> None:
+    """Mean y (log scale) against mean x, by default style against content loss, a labelled point per method,
+    series joined by lines."""
+    x_key, y_key, x_label, y_label = axes
+    series = curve_points(means, iterations, x_key, y_key)
     points = [(c, s) for values in series.values() for _, c, s in values if s > 0 and math.isfinite(s) and math.isfinite(c)]
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = 70, 20, size[0] - 170, size[1] - 45
     draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
-    draw.text((left, bottom + 26), "content loss (mean over photos) ->", fill=(60, 60, 60))
-    draw.text((8, top - 14), "style loss (log)", fill=(60, 60, 60))
+    draw.text((left, bottom + 26), x_label, fill=(60, 60, 60))
+    draw.text((8, top - 14), y_label, fill=(60, 60, 60))
     if points:
         c1 = max(c for c, _ in points) * 1.05 or 1.0
         y0, y1 = math.floor(math.log10(min(s for _, s in points))), math.ceil(math.log10(max(s for _, s in points)) + 1e-9)

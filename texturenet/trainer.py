@@ -259,14 +259,19 @@ class Trainer:
         the photos each, and the dial's middle interpolates between them: measured on HED VGG16 and
         mosaic (300 CPU iterations, 6 held-out photos), strengths drawn uniformly taught a faint dial
         (style loss 0.157 at 0 to 0.126 at 1), the two ends a strong, even one (0.554, 0.423 at 0.5,
-        0.237 at 1, 0.065 at 2). Drawn from torch's seeded global RNG (checkpointed, so a resumed run
-        draws what an uninterrupted one would), for the global batch, each rank keeping its rows.
+        0.237 at 1, 0.065 at 2). Exactly half of every global batch gets each end (an odd batch's extra
+        photo goes to either end by a coin), in a random order: drawn independently, a batch of 2 was all
+        strength 0 a quarter of the time. Drawn from torch's seeded global RNG (checkpointed, so a
+        resumed run draws what an uninterrupted one would), for the global batch, each rank keeping its rows.
         """
         top = self.config.generator.max_strength
         if not top:
             return None
         rank, world = self.rank.rank, self.rank.world_size
-        ends = (torch.rand(n * world)[rank * n:(rank + 1) * n] < 0.5).float() * top
+        total = n * world
+        extra = int(torch.randint(2, ())) if total % 2 else 0  # which end an odd batch's extra photo goes to
+        ends = (torch.arange(total) < total // 2 + extra).float() * top  # (total + 1) // 2 at top when extra, else total // 2
+        ends = ends[torch.randperm(total)][rank * n:(rank + 1) * n]
         return ends.to(self.device, non_blocking=True)
 
     # -- data --------------------------------------------------------------------------------
