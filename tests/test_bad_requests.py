@@ -422,3 +422,55 @@ def test_visdom_listens_on_loopback_unless_told(tmp_path: Path) -> None:
         assert warnings == [] if warning is None else len(warnings) == 1 and warnings[0].startswith(warning), (flags, err)
         shown = socket.gethostname() if bound == {"0.0.0.0"} else "127.0.0.1"  # everywhere: the name others can use
         assert f"visdom server (no downloads) at http://{shown}:{port}" in out, (flags, out)
+
+
+# -- texturenet-visdom: no other site's page, no DNS rebinding (issue 21, case 2) -----------------------------
+
+EVIL = "http://evil.example"
+VISDOM_REFUSED = [  # what another site's page, or a page reached by DNS rebinding, sends: (name, method, path, headers, body, status)
+    ("delete, from another site's page", "POST", "/delete_env", {"Origin": EVIL, "Content-Type": "text/plain"},
+     b'{"eid": "victim"}', 403),
+    ("delete, cross-site without an Origin", "POST", "/delete_env", {"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+     b'{"eid": "victim"}', 403),
+    ("forged plot, from another site's page", "POST", "/events", {"Origin": EVIL, "Content-Type": "text/plain"},
+     b'{"data": [{"content": "forged", "type": "text"}], "win": "forged", "eid": "victim", "opts": {}}', 403),
+    ("websocket, from another site's page", "GET", "/socket", {"Origin": EVIL, "Connection": "Upgrade", "Upgrade": "websocket",
+                                                               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                               "Sec-WebSocket-Version": "13"}, b"", 403),
+    ("/env_state, by DNS rebinding", "POST", "/env_state", {"Host": "evil.example:{port}"}, b"{}", 421),
+    ("/win_data, by DNS rebinding", "POST", "/win_data", {"Host": "evil.example:{port}"}, b'{"eid": "victim", "win": "note"}', 421),
+    ("the page, by DNS rebinding", "GET", "/env/victim", {"Host": "evil.example:{port}"}, b"", 421),
+]
+
+
+def test_visdom_refuses_other_sites_and_dns_rebinding(tmp_path: Path) -> None:
+    """A saved environment survives every row; the Visdom client (no Origin) and the server's own page still work."""
+    pytest.importorskip("visdom", reason="visdom is not installed: PIP_CONSTRAINT=constraints.txt pip install visdom")
+    from _visdom_server import visdom_server
+
+    port, envs = free_port(), tmp_path / "envs"
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:  # 10 s: the hang guard
+            connection.sendall(raw_request(method, path, port, body, {k: v.format(port=port) for k, v in headers.items()}))
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        return parse(b"".join(chunks))
+
+    with visdom_server(port, envs):
+        plot = b'{"data": [{"content": "private", "type": "text"}], "win": "note", "eid": "victim", "opts": {}}'
+        assert send("POST", "/events", {}, plot)[0] == 200  # as the training monitor's client sends it: no Origin
+        assert send("POST", "/save", {}, b'{"data": ["victim"]}')[0] == 200
+        assert (envs / "victim.json").is_file()
+        for name, method, path, headers, body, status in VISDOM_REFUSED:
+            got, answer = send(method, path, headers, body)
+            assert got == status and isinstance(answer, dict) and answer["error"], (name, got, answer)
+        assert (envs / "victim.json").is_file()
+        status, windows = send("POST", "/env_state", {}, b"{}")
+        assert status == 200 and "victim" in json.loads(windows), windows
+        assert send("POST", "/win_exists", {}, b'{"eid": "victim", "win": "forged"}')[1] == b"false"
+        # the server's own page (its Origin, jQuery's form content type) may still delete
+        assert send("POST", "/delete_env", {"Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/x-www-form-urlencoded"},
+                    b'{"eid": "victim"}')[0] == 200
+        assert not (envs / "victim.json").exists()
