@@ -275,36 +275,44 @@ def a_token_of_ones_own(served: Served, _monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def slow_clients_do_not_lock_out(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 21, case 15: 16 POSTs that declare 100000 bytes and trickle them (a byte every 0.1 s, faster than any
-    per-read timeout): /api/info answers meanwhile, and each slow one gets 408 at the request's deadline."""
+    """Issue 21, case 15: 16 POSTs that declare 100000 bytes and trickle them, and 4 that trickle their headers (a byte
+    every 0.1 s, faster than any per-read timeout): /api/info answers meanwhile; at the request's deadline each body
+    trickler gets 408, and each header trickler is closed."""
     head = raw_request("POST", "/api/train", served.port, b"", {"Content-Type": "application/json", "Content-Length": "100000"}, served.token)
-    slow = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(16)]
+    slow_bodies = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(16)]
+    slow_heads = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(4)]
     stop = threading.Event()
 
     def trickle() -> None:
         while not stop.wait(0.1):
-            for connection in slow:
+            for connection, byte in [*((c, b" ") for c in slow_bodies), *((c, b"a") for c in slow_heads)]:
                 with contextlib.suppress(OSError):  # answered and closed already
-                    connection.sendall(b" ")
+                    connection.sendall(byte)
 
-    for connection in slow:
+    for connection in slow_bodies:
         connection.sendall(head + b"{")
+    for connection in slow_heads:
+        connection.sendall(head.split(b"\r\n")[0] + b"\r\nX-Slow: ")
     trickler = threading.Thread(target=trickle, daemon=True)
     trickler.start()
     try:
         status, info = served.request("GET", "/api/info")  # the connection's 10 s timeout is the hang guard
         assert status == 200 and info["data_root"] == str(served.root), info
-        for connection in slow:
+        answers = []
+        for connection in slow_bodies + slow_heads:  # each recv's 30 s timeout is the hang guard
             chunks = []
-            with contextlib.suppress(ConnectionResetError):  # the server closes with the trickled bytes unread
+            with contextlib.suppress(ConnectionResetError):  # the server closes with trickled bytes unread
                 while chunk := connection.recv(65536):
                     chunks.append(chunk)
-            status, answer = parse(b"".join(chunks))
-            assert status == 408 and answer["error"] == "the request body did not arrive within 2 s", answer
+            answers.append(b"".join(chunks))
+        for answer in answers[:16]:
+            status, error = parse(answer)
+            assert status == 408 and error["error"] == "the request body did not arrive within 2 s", error
+        assert answers[16:] == [b""] * 4  # closed without an answer: no request ever came
     finally:
         stop.set()
         trickler.join(5)
-        for connection in slow:
+        for connection in slow_bodies + slow_heads:
             connection.close()
 
 

@@ -101,20 +101,20 @@ class Handler(tornado.web.RequestHandler):
             self.route = self.server.routes[self.request.method].get(self.request.path)
             if self.route is None:
                 raise RequestError(f"no such page: {self.request.path}", HTTPStatus.NOT_FOUND)
-            length = self._framing()
+            length = self._framing(self.route)
         except RequestError as error:
             self._refuse(error, swallow=True)
             return
         if length:
             self._start_deadline()
 
-    def _framing(self) -> int:
-        """The body's declared length, refused (before any of it is read) when it is not what the route takes."""
+    def _framing(self, route: Route) -> int:
+        """The body's declared length, refused (before any of it is read) when it is not what ``route`` takes."""
         headers = self.request.headers
         kind = headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if self.route is not None and self.route.body == "json" and kind != "application/json":
+        if route.body == "json" and kind != "application/json":
             raise RequestError("send the form as application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-        if self.route is not None and self.route.body == "upload" and kind in (
+        if route.body == "upload" and kind in (
                 "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
             raise RequestError("send the photo's bytes as the request body with the file's own content type",
                                HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
@@ -169,6 +169,12 @@ class Handler(tornado.web.RequestHandler):
             headers.pop("Transfer-Encoding", None)
             headers["Content-Length"] = "0"
         self.finish()  # with the body unread, tornado closes the connection once the answer is written
+
+    def on_connection_close(self) -> None:
+        """The client left: its deadline is moot."""
+        if self.deadline is not None:
+            IOLoop.current().remove_timeout(self.deadline)
+        super().on_connection_close()
 
     def data_received(self, chunk: bytes) -> None:
         if not self.refused:
@@ -287,6 +293,7 @@ class GuiServer:
             asyncio.run(self._serve(stop_signals))
         finally:
             self._done.set()
+            self._running.set()  # (if it never ran) so that shutdown does not wait for it
 
     async def _serve(self, stop_signals: Sequence[signal.Signals]) -> None:
         timeout = self.app.config.request_timeout
@@ -311,9 +318,10 @@ class GuiServer:
 
     def shutdown(self) -> None:
         """Stop ``serve_forever`` (running in another thread) and wait until it has returned."""
-        if self._running.wait(30) and self._loop is not None and self._stop is not None:
+        self._running.wait(30)
+        if not self._done.is_set() and self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-            self._done.wait(30)
+        self._done.wait(30)
 
     def server_close(self) -> None:
         for sock in self.sockets:
