@@ -1,6 +1,8 @@
 """The browser GUI (``scripts/gui.py``): the real server as a subprocess, its HTTP API, and the page in headless Chromium.
 
-The API tests talk to the server with urllib, as the page does with fetch. The browser test
+The API tests talk to the server with urllib, as the page does with fetch, sending the token the
+server printed as scripts do (``Authorization: token ...``); the browser opens the printed address,
+as a user does, and the page's requests carry the cookie it sets. The browser test
 drives the page in Chromium through selenium and /usr/bin/chromedriver (Debian packages
 ``chromium`` and ``chromium-driver``; nothing is downloaded). Without them it is skipped with the
 install command (``pytest -ra`` shows it); with TEXTURENET_REQUIRE_BROWSER=1 (CI) it fails instead.

@@ -123,6 +123,7 @@ class Refused(tornado.web.RequestHandler):
         self.set_status(self.error.status)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(json.dumps({"error": str(self.error)}))
 
 
