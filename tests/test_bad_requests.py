@@ -1,14 +1,16 @@
-"""Bad requests to the servers (issue 13, "nothing let in"): one table row per way a client misbehaves.
+"""Bad requests to the servers (issues 13 and 21, "nothing let in"): one table row per way a client misbehaves.
 
 Every GUI row starts a real ``texturenet-gui`` server in this process (:class:`GuiApp` and
 :class:`GuiServer`, served on a thread, on a free port) with the settings the row needs, and
 talks to it over real sockets in raw HTTP/1.1, so that it can send what no well-behaved client
-library would (NUL bytes, a non-ASCII Content-Length, a body that never comes). The Visdom rows
-start ``texturenet-visdom`` as a subprocess and read the address its socket is bound to from
-the kernel (/proc/net/tcp and tcp6).
+library would (NUL bytes, a non-ASCII Content-Length, a body that never comes, no token). The
+Visdom rows start ``texturenet-visdom`` as a subprocess: one reads the address its socket is
+bound to from the kernel (/proc/net/tcp and tcp6), the others send it what another site's page
+or a DNS-rebinding page would.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -45,6 +47,7 @@ class Served:
     root: Path
     checkpoints: Path
     outside: Path
+    token: str
     host: str = "127.0.0.1"
 
     def exchange(self, data: bytes, wait: float = 10.0) -> bytes:
@@ -56,13 +59,10 @@ class Served:
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: Optional[dict[str, str]] = None) -> tuple[int, Any]:
-        """(status, JSON answer) of one request; header values go out as Latin-1 bytes, whatever they are."""
-        lines = {"Host": f"127.0.0.1:{self.port}", "Connection": "close", **(headers or {})}
-        if body or method == "POST":
-            lines.setdefault("Content-Length", str(len(body)))
-        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines.items())
-        return parse(self.exchange(head.encode("latin-1") + b"\r\n" + body))
+    def request(self, method: str, path: str, body: bytes = b"", headers: Optional[dict[str, str]] = None,
+                token: bool = True) -> tuple[int, Any]:
+        """(status, JSON answer) of one request, with the server's token unless ``token`` is False; header values go out as Latin-1 bytes."""
+        return parse(self.exchange(raw_request(method, path, self.port, body, headers, self.token if token else None)))
 
     def post(self, path: str, fields: dict[str, Any]) -> tuple[int, Any]:
         return self.request("POST", path, json.dumps(fields).encode(), {"Content-Type": "application/json"})
@@ -70,6 +70,17 @@ class Served:
     def train(self, **change: Any) -> tuple[int, Any]:
         """POST a training form: a good one, with ``change`` applied."""
         return self.post("/api/train", {"data_dir": "photos", "style": "style.png", "iterations": 2, **change})
+
+
+def raw_request(method: str, path: str, port: int, body: bytes = b"", headers: Optional[dict[str, str]] = None,
+                token: Optional[str] = None) -> bytes:
+    """One HTTP/1.1 request as bytes: Host 127.0.0.1:port, Connection: close, the token's header if given, then ``headers``."""
+    lines = {"Host": f"127.0.0.1:{port}", "Connection": "close", **({"Authorization": f"token {token}"} if token else {}),
+             **(headers or {})}
+    if body or method == "POST":
+        lines.setdefault("Content-Length", str(len(body)))
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines.items())
+    return head.encode("latin-1") + b"\r\n" + body
 
 
 def parse(response: bytes) -> tuple[int, Any]:
@@ -93,10 +104,10 @@ def gui_server(base: Path, photos: Path, style_image: Path, **settings: Any) -> 
                           "train_args": " ".join(TINY), "request_timeout": TIMEOUT, **settings})
     app = GuiApp(config)
     server = GuiServer(app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Served(server.server_port, root.resolve(), checkpoints, outside.resolve(), config.host)
+        yield Served(server.server_port, root.resolve(), checkpoints, outside.resolve(), server.token, config.host)
     finally:
         server.shutdown()
         server.server_close()
@@ -104,7 +115,7 @@ def gui_server(base: Path, photos: Path, style_image: Path, **settings: Any) -> 
         thread.join(10)
 
 
-# -- the rows: each fails on the GUI before issue 13's fixes ----------------------------------------
+# -- the rows: each fails on the GUI before issue 13's (or issue 21's) fixes --------------------------
 
 
 Check = Callable[[Served, pytest.MonkeyPatch], None]
@@ -119,7 +130,7 @@ def refused(status: int, message: str, send: Callable[[Served], tuple[int, Any]]
 
 
 def idle_connections_hold_no_thread_each(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
-    """50 connections that send nothing: at most max_connections threads serve them, and a real request still gets in."""
+    """50 connections that send nothing: they hold no more threads than the pool has, and a real request still gets in."""
     before = threading.active_count()
     idle = [socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(50)]
     try:
@@ -147,8 +158,7 @@ def silent_connection_is_closed(served: Served, _monkeypatch: pytest.MonkeyPatch
 def missing_body_is_closed(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
     """A Content-Length whose body never comes: 408 after the timeout, then the connection is closed."""
     started = time.monotonic()
-    head = (f"POST /api/train HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Type: application/json\r\n"
-            "Content-Length: 100\r\n\r\n").encode()
+    head = raw_request("POST", "/api/train", served.port, b"", {"Content-Type": "application/json", "Content-Length": "100"}, served.token)
     status, answer = parse(served.exchange(head, wait=5))  # returns once the server closed the connection
     assert status == 408 and answer["error"] == f"the request body did not arrive within {TIMEOUT:g} s", answer
     assert time.monotonic() - started < TIMEOUT + 2
@@ -224,6 +234,88 @@ def earlier_run_files_are_not_replaced(served: Served, _monkeypatch: pytest.Monk
     assert stopped.read_bytes() == before and not list(served.checkpoints.glob("again.*"))
 
 
+NO_TOKEN = "this server needs its token: open the address texturenet-gui printed when it started"
+
+
+def without_the_token(method: str, path: str, body: bytes = b"", headers: Optional[dict[str, str]] = None) -> Check:
+    """A row (issue 21, case 1): the request is refused without the token, or with a wrong one, and nothing is done for it."""
+    def check(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
+        wrong = "w" * 43  # as long as the server's own
+        for given in ({}, {"Authorization": f"token {wrong}"}, {"Cookie": f"texturenet-gui-{served.port}={wrong}"}):
+            status, answer = served.request(method, path, body, {**(headers or {}), **given}, token=False)
+            assert status == 403 and answer["error"].startswith(NO_TOKEN), (given, status, answer)
+        assert served.request("GET", "/api/train")[1] == {"state": "idle"}  # no run was started
+    return check
+
+
+def the_token_lets_in(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
+    """The printed address keeps the token in an HttpOnly, SameSite=Strict cookie and sends the browser to the clean address."""
+    response = served.exchange(raw_request("GET", f"/?token={served.token}", served.port))
+    head = response.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    fields = [line.split(": ", 1) for line in head[1:]]
+    assert head[0].split()[1] == "302" and ["Location", "/"] in fields, head
+    cookie = next(value for name, value in fields if name == "Set-Cookie")
+    name_value, *attributes = cookie.split("; ")
+    assert name_value == f"texturenet-gui-{served.port}={served.token}" and {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attributes), cookie
+    status, page = served.request("GET", "/", headers={"Cookie": name_value}, token=False)  # what the browser does next
+    assert status == 200 and b'id="noise"' in page
+    assert served.request("GET", "/api/info", headers={"Cookie": name_value}, token=False)[0] == 200
+    assert served.request("GET", "/api/info")[0] == 200  # scripts: Authorization: token ...
+    status, answer = served.request("GET", f"/?token={'w' * 43}", token=False)  # a wrong one sets no cookie
+    assert status == 403 and answer["error"].startswith(NO_TOKEN), answer
+
+
+OWN_TOKEN = "a-token-of-ones-own.0123"
+
+
+def a_token_of_ones_own(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
+    """--token: the server takes the one given instead of making one."""
+    assert served.token == OWN_TOKEN
+    assert served.request("GET", "/api/info", headers={"Authorization": f"token {OWN_TOKEN}"}, token=False)[0] == 200
+
+
+def slow_clients_do_not_lock_out(served: Served, _monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21, case 15: 16 POSTs that declare 100000 bytes and trickle them, and 4 that trickle their headers (a byte
+    every 0.1 s, faster than any per-read timeout): /api/info answers meanwhile; at the request's deadline each body
+    trickler gets 408, and each header trickler is closed."""
+    head = raw_request("POST", "/api/train", served.port, b"", {"Content-Type": "application/json", "Content-Length": "100000"}, served.token)
+    slow_bodies = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(16)]
+    slow_heads = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(4)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.1):
+            for connection, byte in [*((c, b" ") for c in slow_bodies), *((c, b"a") for c in slow_heads)]:
+                with contextlib.suppress(OSError):  # answered and closed already
+                    connection.sendall(byte)
+
+    for connection in slow_bodies:
+        connection.sendall(head + b"{")
+    for connection in slow_heads:
+        connection.sendall(head.split(b"\r\n")[0] + b"\r\nX-Slow: ")
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        status, info = served.request("GET", "/api/info")  # the connection's 10 s timeout is the hang guard
+        assert status == 200 and info["data_root"] == str(served.root), info
+        answers = []
+        for connection in slow_bodies + slow_heads:  # each recv's 30 s timeout is the hang guard
+            chunks = []
+            with contextlib.suppress(ConnectionResetError):  # the server closes with trickled bytes unread
+                while chunk := connection.recv(65536):
+                    chunks.append(chunk)
+            answers.append(b"".join(chunks))
+        for answer in answers[:16]:
+            status, error = parse(answer)
+            assert status == 408 and error["error"] == "the request body did not arrive within 2 s", error
+        assert answers[16:] == [b""] * 4  # closed without an answer: no request ever came
+    finally:
+        stop.set()
+        trickler.join(5)
+        for connection in slow_bodies + slow_heads:
+            connection.close()
+
+
 def nested(depth: int) -> bytes:
     return b'{"name": ' + b"[" * depth + b"]" * depth + b"}"
 
@@ -236,7 +328,7 @@ class Case:
 
 
 CASES = [
-    Case("idle connections", idle_connections_hold_no_thread_each, {"max_connections": 8}),
+    Case("idle connections", idle_connections_hold_no_thread_each, {"threads": 8}),
     Case("silent connection", silent_connection_is_closed),
     Case("body never sent", missing_body_is_closed),
     Case("decoding budget", uploads_beyond_the_decoding_budget_wait_then_get_busy,
@@ -245,6 +337,18 @@ CASES = [
     Case("style image link", style_image_link_leading_out),
     Case("foreign Host", foreign_host_on_a_non_loopback_server, {"host": "0.0.0.0", "allowed_hosts": "mybox.lan"}),
     Case("earlier run", earlier_run_files_are_not_replaced),
+    Case("no token: the page", without_the_token("GET", "/")),
+    Case("no token: /api/info", without_the_token("GET", "/api/info")),
+    Case("no token: /api/models", without_the_token("GET", "/api/models")),
+    Case("no token: /api/train", without_the_token("GET", "/api/train")),
+    Case("no token: /api/train/samples.png", without_the_token("GET", "/api/train/samples.png")),
+    Case("no token: POST /api/train", without_the_token("POST", "/api/train", json.dumps(
+        {"data_dir": "photos", "style": "style.png", "iterations": 2}).encode(), {"Content-Type": "application/json"})),
+    Case("no token: POST /api/stylize", without_the_token("POST", "/api/stylize?model=tinystyle", png_bytes(
+        Image.new("RGB", (24, 24), (200, 120, 40))), {"Content-Type": "image/png"})),
+    Case("the token lets in", the_token_lets_in),
+    Case("--token", a_token_of_ones_own, {"token": OWN_TOKEN}),
+    Case("slow clients", slow_clients_do_not_lock_out, {"request_timeout": 2.0}),
     Case("NUL in a path", refused(400, "data folder (--data_dir): 'pho\\x00tos' contains a NUL byte",
                                   lambda s: s.train(data_dir="pho\0tos"))),
     Case("5000-character path", refused(400, "data folder (--data_dir): the path is 5000 characters long; the limit is 4096",
@@ -326,3 +430,55 @@ def test_visdom_listens_on_loopback_unless_told(tmp_path: Path) -> None:
         assert warnings == [] if warning is None else len(warnings) == 1 and warnings[0].startswith(warning), (flags, err)
         shown = socket.gethostname() if bound == {"0.0.0.0"} else "127.0.0.1"  # everywhere: the name others can use
         assert f"visdom server (no downloads) at http://{shown}:{port}" in out, (flags, out)
+
+
+# -- texturenet-visdom: no other site's page, no DNS rebinding (issue 21, case 2) -----------------------------
+
+EVIL = "http://evil.example"
+VISDOM_REFUSED = [  # what another site's page, or a page reached by DNS rebinding, sends: (name, method, path, headers, body, status)
+    ("delete, from another site's page", "POST", "/delete_env", {"Origin": EVIL, "Content-Type": "text/plain"},
+     b'{"eid": "victim"}', 403),
+    ("delete, cross-site without an Origin", "POST", "/delete_env", {"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+     b'{"eid": "victim"}', 403),
+    ("forged plot, from another site's page", "POST", "/events", {"Origin": EVIL, "Content-Type": "text/plain"},
+     b'{"data": [{"content": "forged", "type": "text"}], "win": "forged", "eid": "victim", "opts": {}}', 403),
+    ("websocket, from another site's page", "GET", "/socket", {"Origin": EVIL, "Connection": "Upgrade", "Upgrade": "websocket",
+                                                               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                               "Sec-WebSocket-Version": "13"}, b"", 403),
+    ("/env_state, by DNS rebinding", "POST", "/env_state", {"Host": "evil.example:{port}"}, b"{}", 421),
+    ("/win_data, by DNS rebinding", "POST", "/win_data", {"Host": "evil.example:{port}"}, b'{"eid": "victim", "win": "note"}', 421),
+    ("the page, by DNS rebinding", "GET", "/env/victim", {"Host": "evil.example:{port}"}, b"", 421),
+]
+
+
+def test_visdom_refuses_other_sites_and_dns_rebinding(tmp_path: Path) -> None:
+    """A saved environment survives every row; the Visdom client (no Origin) and the server's own page still work."""
+    pytest.importorskip("visdom", reason="visdom is not installed: PIP_CONSTRAINT=constraints.txt pip install visdom")
+    from _visdom_server import visdom_server
+
+    port, envs = free_port(), tmp_path / "envs"
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:  # 10 s: the hang guard
+            connection.sendall(raw_request(method, path, port, body, {k: v.format(port=port) for k, v in headers.items()}))
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        return parse(b"".join(chunks))
+
+    with visdom_server(port, envs):
+        plot = b'{"data": [{"content": "private", "type": "text"}], "win": "note", "eid": "victim", "opts": {}}'
+        assert send("POST", "/events", {}, plot)[0] == 200  # as the training monitor's client sends it: no Origin
+        assert send("POST", "/save", {}, b'{"data": ["victim"]}')[0] == 200
+        assert (envs / "victim.json").is_file()
+        for name, method, path, headers, body, status in VISDOM_REFUSED:
+            got, answer = send(method, path, headers, body)
+            assert got == status and isinstance(answer, dict) and answer["error"], (name, got, answer)
+        assert (envs / "victim.json").is_file()
+        status, windows = send("POST", "/env_state", {}, b"{}")
+        assert status == 200 and "victim" in json.loads(windows), windows
+        assert send("POST", "/win_exists", {}, b'{"eid": "victim", "win": "forged"}')[1] == b"false"
+        # the server's own page (its Origin, jQuery's form content type) may still delete
+        assert send("POST", "/delete_env", {"Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/x-www-form-urlencoded"},
+                    b'{"eid": "victim"}')[0] == 200
+        assert not (envs / "victim.json").exists()

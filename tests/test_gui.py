@@ -1,6 +1,8 @@
 """The browser GUI (``scripts/gui.py``): the real server as a subprocess, its HTTP API, and the page in headless Chromium.
 
-The API tests talk to the server with urllib, as the page does with fetch. The browser test
+The API tests talk to the server with urllib, as the page does with fetch, sending the token the
+server printed as scripts do (``Authorization: token ...``); the browser opens the printed address,
+as a user does, and the page's requests carry the cookie it sets. The browser test
 drives the page in Chromium through selenium and /usr/bin/chromedriver (Debian packages
 ``chromium`` and ``chromium-driver``; nothing is downloaded). Without them it is skipped with the
 install command (``pytest -ra`` shows it); with TEXTURENET_REQUIRE_BROWSER=1 (CI) it fails instead.
@@ -19,8 +21,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -33,21 +37,27 @@ from conftest import BUNDLED_PHOTOS, ROOT, TINY, need_browser, run_script
 from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
+from texturenet.gui.server import gui_parser
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1200"]
 
 
 class Gui:
-    """A running ``scripts/gui.py`` and the folders it serves."""
+    """A running ``scripts/gui.py``, the address it printed (with its token) and the folders it serves."""
 
-    def __init__(self, url: str, root: Path, checkpoints: Path, outside: Path, process: subprocess.Popen) -> None:
-        self.url, self.root, self.checkpoints, self.outside, self.process = url, root, checkpoints, outside, process
+    def __init__(self, printed: str, root: Path, checkpoints: Path, outside: Path, process: subprocess.Popen,
+                 output: list[str]) -> None:
+        self.printed, self.root, self.checkpoints, self.outside, self.process, self.output = printed, root, checkpoints, outside, process, output
+        parts = urllib.parse.urlsplit(printed)
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.token = urllib.parse.parse_qs(parts.query)["token"][0]
 
     def request(self, path: str, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None,
-                method: Optional[str] = None) -> tuple[int, str, bytes]:
-        """(status, content type, body) of one request; error statuses are returned, not raised."""
-        request = urllib.request.Request(self.url + path, data=body, headers=headers or {}, method=method)
+                method: Optional[str] = None, token: bool = True) -> tuple[int, str, bytes]:
+        """(status, content type, body) of one request, with the token as scripts send it; error statuses are returned, not raised."""
+        sent = {"Authorization": f"token {self.token}"} if token else {}
+        request = urllib.request.Request(self.url + path, data=body, headers={**sent, **(headers or {})}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.headers.get_content_type(), response.read()
@@ -125,25 +135,25 @@ def gui(tmp_path_factory: pytest.TempPathFactory, photos: Path, style_image: Pat
          "--data_root", str(root), "--max_upload_mb", "1", f"--train_args={' '.join(TINY)}"],
         cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    server = Gui(f"http://127.0.0.1:{port}", root.resolve(), checkpoints, outside, process)
+    output: list[str] = []  # read all along, so that the server never blocks on a full pipe
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            server.get("/api/info")
-            break
-        except OSError:
-            assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the GUI server did not answer within 60 s"
-            time.sleep(0.2)
-    yield server
+    while not any(line.startswith("texturenet-gui: open ") for line in output):
+        assert process.poll() is None and time.monotonic() < deadline, "the GUI server did not start:\n" + "".join(output)
+        time.sleep(0.1)
+    printed = next(line for line in output if line.startswith("texturenet-gui: open ")).split()[2]
+    assert printed.startswith(f"http://127.0.0.1:{port}/?token="), printed
+    yield Gui(printed, root.resolve(), checkpoints, outside, process, output)
     process.terminate()
     try:
-        output, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
-    assert process.returncode == 0, output  # SIGTERM is a clean stop
-    assert "Traceback" not in output, output
+        process.wait()
+    reader.join(10)
+    assert process.returncode == 0, "".join(output)  # SIGTERM is a clean stop
+    assert "Traceback" not in "".join(output), "".join(output)
 
 
 def test_lists_models_and_information(gui: Gui) -> None:
@@ -208,6 +218,7 @@ def test_refuses_bad_stylise_requests(gui: Gui) -> None:
     # a header that promises 2 MiB is refused before any of the body is read (none is sent here)
     connection = http.client.HTTPConnection(gui.url.removeprefix("http://"), timeout=30)
     connection.putrequest("POST", "/api/stylize?model=tinystyle")
+    connection.putheader("Authorization", f"token {gui.token}")
     connection.putheader("Content-Type", "image/png")
     connection.putheader("Content-Length", str(2 * 2**20))
     connection.endheaders()
@@ -287,6 +298,20 @@ def test_training_run_stops_on_request(gui: Gui) -> None:
     assert gui.models()[run["model"]]["iteration"] == run["iteration"]  # the saved checkpoint is offered for stylising
 
 
+def test_stop_right_after_start_is_stopped(gui: Gui) -> None:
+    """Issue 21, case 21: Stop at once after Start, while the child is still starting Python, is a stopped run (it was
+    "failed", returncode -2, "lost sys.stderr")."""
+    gui.wait_run("idle")
+    status, run = gui.post_json("/api/train", {"data_dir": "photos", "style": "style.png", "iterations": 100000,
+                                              "name": "stoppedatonce", "save_every": 0})
+    assert status == 200 and run["state"] == "running", run
+    status, run = gui.post_json("/api/train/stop", {})
+    assert status == 200 and run["stopping"], run
+    run = gui.wait_run("stopped")
+    assert (run["state"], run["returncode"], run["error"]) == ("stopped", 130, None), run
+    assert not [line for line in run["log"] if "Traceback" in line or "lost sys.stderr" in line], run["log"]
+
+
 def test_failed_run_shows_the_trainers_error(gui: Gui) -> None:
     gui.wait_run("idle")
     dead = free_port()  # nothing listens there
@@ -362,8 +387,9 @@ def test_page_in_headless_chromium(gui: Gui, tmp_path: Path) -> None:
     driver = browser(tmp_path / "profile")
     try:
         wait = WebDriverWait(driver, 60)
-        driver.get(gui.url + "/")
+        driver.get(gui.printed)  # the address the server printed: it keeps the token in a cookie, and shows the page
         wait.until(lambda d: model in model_options(d))
+        assert driver.current_url == gui.url + "/"  # the token is gone from the address bar
         options = model_options(driver)
         assert "texture model" in options["tinytexture"] and "style model" in options["tinystyle"]
         Select(driver.find_element(By.ID, "model")).select_by_value(model)
@@ -423,6 +449,12 @@ def test_command_line_errors_and_the_non_loopback_warning(tmp_path: Path) -> Non
     result = run_script("gui.py", "--data_root", tmp_path, "--train_args=--iterations 0 --bogus 1", timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "texturenet-gui: error: --train_args: unrecognized arguments: --bogus 1"], result.stderr
+    result = run_script("gui.py", "--data_root", tmp_path, "--token", "short", timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "texturenet-gui: error: --token must be 16 to 4096 characters, each one of A-Z a-z 0-9 - _ . ~ (the one given has 5 "
+        "characters); leave it out for a new random token each start"], result.stderr
+    assert "--token TOKEN " in gui_parser().format_help() and "(default: a new random token each start)" in " ".join(
+        gui_parser().format_help().split())
     process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "gui.py"), "--host", "0.0.0.0", "--port", str(free_port()),
                                 "--data_root", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ck")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -482,6 +483,10 @@ def _field_docs(cls: type) -> dict[str, str]:
             and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)}
 
 
+GUI_TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,4096}")
+"""A usable GUI token: too long to guess, and safe as it is in an address, a cookie and a header."""
+
+
 @dataclass
 class GuiConfig:
     """Settings of one ``texturenet-gui`` server (the command line builds its flags from these fields)."""
@@ -504,10 +509,12 @@ class GuiConfig:
     """Extra texturenet-train flags for every run started from the page, e.g. --train_args='--loss_net vgg16 --vgg_weights W.pth --cuda'; the form's fields come after them and win."""
     cuda: bool = False
     """Stylise on the GPU (training runs use the GPU when --train_args has --cuda)."""
+    token: Optional[str] = None
+    """The secret every request must carry, as Jupyter's: the printed address holds it (opening it keeps it in a cookie), scripts send the header 'Authorization: token TOKEN'; at least 16 of the characters A-Z a-z 0-9 - _ . ~"""
     request_timeout: float = 20.0
-    """Seconds a connection may stay silent (a request, header or body that does not come, an idle keep-alive) before it is closed, so that stuck clients hold no thread; also the longest an upload waits for room to be decoded."""
-    max_connections: int = 16
-    """Connections served at once, one thread each; more wait in the kernel's queue (unanswered, holding no thread) until one ends."""
+    """Seconds in total, however slowly it trickles, that a request's headers may take to arrive (or an idle connection may stay open), and then its body: then the connection is closed (a late body: 408); also the longest an upload waits for room to be decoded."""
+    threads: int = 8
+    """Threads for the work that blocks (stylising, decoding uploads, reading checkpoints, listing folders); more requests wait their turn. Connections hold no thread, so slow or silent clients cannot use them up."""
     decode_megapixels: float = 100.0
     """Megapixels of uploads decoded at once, over all requests (decoding memory grows with the pixels); an upload that finds no room within request_timeout is answered 503, busy."""
     allowed_hosts: str = ""
@@ -518,8 +525,12 @@ class GuiConfig:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         if not (self.max_upload_mb > 0 and self.max_megapixels > 0 and self.max_side >= 16):
             raise ValueError("max_upload_mb and max_megapixels must be > 0 and max_side at least 16")
-        if not (0 < self.request_timeout < math.inf and self.max_connections >= 1):
-            raise ValueError("request_timeout must be > 0 and max_connections at least 1")
+        if not (0 < self.request_timeout < math.inf and self.threads >= 1):
+            raise ValueError("request_timeout must be > 0 and threads at least 1")
+        if self.token is not None and not GUI_TOKEN.fullmatch(self.token):
+            others = ", not all of them those" if re.search(r"[^A-Za-z0-9._~-]", self.token) else ""
+            raise ValueError(f"--token must be 16 to 4096 characters, each one of A-Z a-z 0-9 - _ . ~ (the one given has "
+                             f"{len(self.token)} characters{others}); leave it out for a new random token each start")
         if self.decode_megapixels < self.max_megapixels:
             raise ValueError(f"decode_megapixels ({self.decode_megapixels:g}) must be at least max_megapixels "
                              f"({self.max_megapixels:g}), or an image at the limit could never be decoded")

@@ -10,6 +10,12 @@ stock command works offline too, because the files are there and marked as built
 
 Unlike the stock server it listens on loopback (127.0.0.1) unless ``--hostname`` names another
 address: the server takes plots from anyone who reaches it and serves every saved environment.
+And every request passes the GUI's checks first (:mod:`texturenet.gui.guard`, issue 21): its
+``Host`` must be a name of this server (DNS rebinding cannot read ``/env_state`` or
+``/win_data``), its ``Origin``, if any, the server itself, and a state change must not come from
+another site's page (a page cannot ``/delete_env``, forge plots, or open the page's websocket,
+which visdom leaves open to every origin). The training monitor's Visdom client sends no
+``Origin`` and is not affected.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from typing import Optional, Sequence
 from tqdm import tqdm
 
 from .errors import TexturenetError
-from .gui import is_loopback
+from .gui import RequestGuard, is_loopback
 
 _GLYPHS = "glyphicons-halflings-regular"
 _MATHJAX = ("MathJax.js", "config/Safe.js", "config/TeX-AMS-MML_HTMLorMML.js", "extensions/Safe.js",
@@ -123,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bind_local", action="store_true",
                    help="Listen on 127.0.0.1 whatever --hostname says, as python -m visdom.server -bind_local does (default: off; "
                    "loopback is the default anyway).")
+    p.add_argument("--allowed_hosts", default="",
+                   help="Other names the page is opened by, comma-separated, e.g. mybox.lan; the Host of every request must be one "
+                   "of them, a loopback name, --hostname, this machine's name or an IP address (default: none).")
     p.add_argument("--env_path", default=DEFAULT_ENV_PATH, help=f"Folder where environments are saved (default: {DEFAULT_ENV_PATH}).")
     p.add_argument("--install_static", action="store_true",
                    help="Install the page's JavaScript/CSS/fonts from the npm registry into visdom's static folder, then exit (default: off).")
@@ -147,14 +156,22 @@ def _run(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
         print(f"texturenet-visdom: warning: listening on {address}, not only on this machine: anyone on the network who can "
               f"reach port {args.port} can read every saved environment and send plots; the default 127.0.0.1 keeps it to this machine",
               file=sys.stderr, flush=True)
-    serve(args.port, address, args.env_path)
+    serve(args.port, address, args.env_path, [args.hostname, *args.allowed_hosts.split(",")])
 
 
-def serve(port: int, address: str, env_path: str) -> None:
-    """visdom's ``start_server`` minus the download, with the page template fixed for tornado >= 6.5; listens on ``address``."""
+def serve(port: int, address: str, env_path: str, names: list[str]) -> None:
+    """visdom's ``start_server`` minus the download, with the page template fixed for tornado >= 6.5; listens on ``address``.
+
+    Every request passes :class:`RequestGuard` (``names``: the server's other names) before visdom sees it.
+    """
     import tornado.web
     from tornado import ioloop
     from visdom.server.app import Application
+
+    from .gui.guard import Guarded
+
+    class GuardedApplication(Guarded, Application):
+        guard = RequestGuard(port, [address, *names])
 
     class StaticFiles(tornado.web.StaticFileHandler):
         @classmethod
@@ -164,7 +181,7 @@ def serve(port: int, address: str, env_path: str) -> None:
             return super().make_static_url(settings, path, include_version and not path.startswith("../"))
 
     # base_url "" (not visdom's DEFAULT_BASE_URL "/"): the handlers' routes are base_url + "/events" etc.
-    app = Application(port=port, base_url="", env_path=env_path)
+    app = GuardedApplication(port=port, base_url="", env_path=env_path)
     app.settings["static_handler_class"] = StaticFiles
     try:
         app.listen(port, max_buffer_size=1024**3, address=address)

@@ -22,6 +22,19 @@ from .fields import RequestError
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
 # tqdm's bar: "NAME:  40%|####      | 2/5 [00:01<00:02, ...]": progress comes as JSON lines, so the log leaves it out
 PROGRESS_BAR = re.compile(r"\|\s*\d+/\d+\s*\[")
+CHILD = """\
+import signal, sys
+try:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # a Stop sent while Python started is delivered here
+    from texturenet.cli import train_main
+    train_main()
+except KeyboardInterrupt:  # before texturenet-train's own handling took over (it exits 130 itself after that)
+    print("texturenet-train: interrupted; nothing more was written", file=sys.stderr)
+    sys.exit(130)
+"""
+"""The child's program. It starts with SIGINT blocked (see :meth:`TrainingRun.__init__`), so that a Stop
+right after Start cannot kill the interpreter while it starts (issue 21: "failed", returncode -2,
+"lost sys.stderr"); the signal waits, pending, until this code can take it as a stop."""
 
 
 # -- training runs -----------------------------------------------------------------------------
@@ -76,9 +89,10 @@ class TrainingRun:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])])  # the texturenet serving this page
         env[EVENTS_FD] = str(child_end)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])  # inherited by the child: see CHILD
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from texturenet.cli import train_main; train_main()", *argv],
+                [sys.executable, "-c", CHILD, *argv],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, pass_fds=(child_end,),
                 start_new_session=True,  # a Ctrl-C in the server's terminal reaches the run only through stop()
             )
@@ -86,6 +100,7 @@ class TrainingRun:
             os.close(events)
             raise
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(child_end)  # the child holds its own copy: the pipe ends when the child does
         self._readers = [threading.Thread(target=self._read, name="train-output", daemon=True),
                          threading.Thread(target=self._read_events, args=(events,), name="train-events", daemon=True)]
