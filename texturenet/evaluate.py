@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, training_losses
 from .config import EvaluateSettings, OptimizeSettings
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .files import write_atomic
 from .losses import PerceptualLoss
 from .optimize import optimize_image
@@ -71,7 +71,7 @@ def evaluate(
         try:
             photos_read.append((path, load_rgb(path)))
         except UnreadableImage as error:
-            tqdm.write(f"skipping unreadable image {path} ({error})")
+            tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
         if len(photos_read) == settings.max_photos:
             break
     if not photos_read:

@@ -26,7 +26,7 @@ from . import color
 from .checkpoint import load_generator
 from .config import StylizeConfig
 from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .fast import fast_generator
 from .files import check_target, refuse_overwriting_inputs
 from .noise import IndependentNoise, SharedNoise
@@ -120,14 +120,14 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
-            raise TexturenetError(f"--input {source} holds no images")
+            raise TexturenetError(f"--input {printable(source)} holds no images")
         if destination.exists() and not destination.is_dir():
-            raise TexturenetError(f"--input is a folder, so --output must be a folder; {destination} is a file")
+            raise TexturenetError(f"--input is a folder, so --output must be a folder; {printable(destination)} is a file")
         pairs = [(path, destination / path.relative_to(source)) for path in inputs]
     elif source.is_file():
         pairs = [(source, destination / source.name if destination.is_dir() else destination)]
     else:
-        raise TexturenetError(f"--input {source}: no such file or folder")
+        raise TexturenetError(f"--input {printable(source)}: no such file or folder")
     refuse_overwriting_inputs([path for path, _ in pairs], [target for _, target in pairs])
     for _, target in pairs[:1]:  # the same folder rules hold for all of them; a bad one is found before any work
         check_target(target)
@@ -163,9 +163,9 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
                 image = current.result()
             except UnreadableImage as error:
                 if len(pairs) == 1:
-                    raise TexturenetError(f"--input {path} is not a readable image ({error})") from None
+                    raise TexturenetError(f"--input {printable(path)} is not a readable image ({error})") from None
                 skipped.append(path)
-                tqdm.write(f"skipping unreadable image {path} ({error})")
+                tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
                 continue
             height, width = image.shape[:2]
             if stylizer.tiles(height, width, config.tile):
@@ -181,7 +181,7 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     if skipped:
         tqdm.write(f"skipped {len(skipped)} unreadable file(s) of {len(pairs)}")
     if not written:
-        raise TexturenetError(f"--input {source}: none of its {len(pairs)} image file(s) could be read; nothing was written")
+        raise TexturenetError(f"--input {printable(source)}: none of its {len(pairs)} image file(s) could be read; nothing was written")
     return written
 
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from . import color
 from .config import StylizeConfig
 from .data import resize_long_side
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .files import atomic_path, check_target, refuse_overwriting_inputs
 from .stylize import Stylizer
 
@@ -78,7 +78,7 @@ class VideoWriter:
         av = _av()
         encoder = ENCODERS.get(path.suffix.lower())
         if encoder is None:
-            raise TexturenetError(f"--output {path}: write videos as one of {', '.join(sorted(ENCODERS))}")
+            raise TexturenetError(f"--output {printable(path)}: write videos as one of {', '.join(sorted(ENCODERS))}")
         self.container = av.open(str(path), mode="w")
         self.stream = self.container.add_stream(encoder, rate=rate)
         self.stream.width, self.stream.height = width, height
@@ -130,15 +130,15 @@ def _frames(path: Path, max_size: Optional[int]) -> tuple[Iterator[np.ndarray], 
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as error:
-        raise TexturenetError(f"--input {path} is not a readable video ({type(error).__name__}: {error.strerror or error})") from None
+        raise TexturenetError(f"--input {printable(path)} is not a readable video ({type(error).__name__}: {error.strerror or error})") from None
     if not container.streams.video:
         container.close()
-        raise TexturenetError(f"--input {path} holds no video stream")
+        raise TexturenetError(f"--input {printable(path)} holds no video stream")
     stream = container.streams.video[0]
     rate = stream.average_rate or stream.guessed_rate
     if not rate:
         container.close()
-        raise TexturenetError(f"--input {path} has no frame rate; re-encode it (e.g. ffmpeg -i IN -r 25 OUT.mp4)")
+        raise TexturenetError(f"--input {printable(path)} has no frame rate; re-encode it (e.g. ffmpeg -i IN -r 25 OUT.mp4)")
 
     def decode() -> Iterator[np.ndarray]:
         try:
@@ -177,13 +177,13 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: it cannot stylise a video (give --size WxH for a texture)")
     if not is_video(destination):
-        raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {destination}")
+        raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {printable(destination)}")
     refuse_overwriting_inputs([source], [destination])
     check_target(destination, "video")
     frames, rate, count = _frames(source, config.max_size)
     first = next(frames, None)
     if first is None:
-        raise TexturenetError(f"--input {source} holds no frames")
+        raise TexturenetError(f"--input {printable(source)} holds no frames")
     height, width = first.shape[:2]
     tiled = stylizer.tiles(height, width, config.tile)
     per_batch = 1 if tiled else stylizer.per_batch(height, width, config.batch_size)
