@@ -34,7 +34,9 @@ from texturenet.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.data import UnreadableImage, find_images, load_rgb
 from texturenet.errors import printable
+from texturenet.fast import fast_generator
 from texturenet.generator import PyramidGenerator
+from texturenet.tiling import AUTO_TILE, max_windows, smallest_tile, tile_work
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--channels", "4",
@@ -397,12 +399,47 @@ def test_decoder_fuzz(tmp_path: Path) -> None:
 
 
 def _nested(root: Path, depth: int) -> Path:
-    """A folder ``depth`` levels below ``root``, made a level at a time (os.makedirs itself recurses per level)."""
-    folder = root
-    for _ in range(depth):
-        folder = folder / "d"
-        folder.mkdir(parents=folder.parent == root)
-    return folder
+    """A folder ``depth`` levels of ``d`` below ``root`` (os.makedirs recurses per level; relative to a folder
+    descriptor, each level costs the same however deep)."""
+    root.mkdir()
+    descriptor = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=descriptor)
+            below = os.open("d", os.O_RDONLY, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = below
+    finally:
+        os.close(descriptor)
+    return root.joinpath(*["d"] * depth)
+
+
+def _remove_tree(root: Path) -> None:
+    """``shutil.rmtree`` without recursion, for trees of ``d`` folders as _nested makes, with files and links anywhere.
+
+    rmtree recurses per level in Python < 3.12, and pytest's clean-up of old temporary folders
+    (every earlier run's on this machine) would then fail on a deep tree left behind.
+    """
+    descriptors = [os.open(root, os.O_RDONLY)]
+    try:
+        while True:  # down to the deepest folder, removing everything that is not a folder on the way
+            folders = []
+            for entry in os.scandir(descriptors[-1]):
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                else:
+                    os.unlink(entry.name, dir_fd=descriptors[-1])
+            if not folders:
+                break
+            assert folders == ["d"], folders
+            descriptors.append(os.open("d", os.O_RDONLY, dir_fd=descriptors[-1]))
+        while len(descriptors) > 1:  # and up again, each folder now empty
+            os.close(descriptors.pop())
+            os.rmdir("d", dir_fd=descriptors[-1])
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
+    root.rmdir()
 
 
 def test_deeply_nested_folders_are_walked(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
@@ -410,19 +447,24 @@ def test_deeply_nested_folders_are_walked(tmp_path: Path, capsys: pytest.Capture
 
     They all find photos with data.find_images (the GUI through data.photo_paths).
     """
-    data = tmp_path / "data"
-    deep = _nested(data, 1100)
-    _photo().save(deep / "deep.png")
-    _photo().save(data / "top.png")
-    (deep / "up").symlink_to(data, target_is_directory=True)  # a loop, not followed
-    assert find_images(data) == [deep / "deep.png", data / "top.png"]
-    status, out, err = _call(cli.train_main, [*TINY, "--iterations", "1", "--data_dir", data, "--checkpoint_dir", tmp_path / "ckpt"],
-                             capsys)
-    assert status == 0, err
-    assert "2 photos from" in out
-    status, out, err = _call(cli.stylize_main, ["--model", model, "--input", data, "--output", tmp_path / "out"], capsys)
-    assert status == 0, err
-    assert Image.open(tmp_path / "out" / deep.relative_to(data) / "deep.png").size == (48, 40)
+    data, output = tmp_path / "data", tmp_path / "out"
+    try:
+        deep = _nested(data, 1100)
+        _photo().save(deep / "deep.png")
+        _photo().save(data / "top.png")
+        (deep / "up").symlink_to(data, target_is_directory=True)  # a loop, not followed
+        assert find_images(data) == [deep / "deep.png", data / "top.png"]
+        status, out, err = _call(cli.train_main, [*TINY, "--iterations", "1", "--data_dir", data,
+                                                  "--checkpoint_dir", tmp_path / "ckpt"], capsys)
+        assert status == 0, err
+        assert "2 photos from" in out
+        status, out, err = _call(cli.stylize_main, ["--model", model, "--input", data, "--output", output], capsys)
+        assert status == 0, err
+        assert Image.open(output / deep.relative_to(data) / "deep.png").size == (48, 40)
+    finally:
+        for tree in (data, output):
+            if tree.exists():
+                _remove_tree(tree)
 
 
 @pytest.mark.parametrize("name,shown", [
@@ -519,6 +561,30 @@ def test_stylize_refuses_bad_numbers(tmp_path: Path, capsys: pytest.CaptureFixtu
     status, _, err = _call(cli.stylize_main, ["--model", model, *where, "--output", tmp_path / "o.png", *argv], capsys)
     _assert_one_line_error(status, err, phrase)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_tiles_that_multiply_the_work_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    """--tile 64 on a 1600x1068 photo planned 7200 statistics passes, minutes for an untiled 37 s (issue 21, case 16).
+
+    Refused before any work, naming the tile that keeps within tiling.max_windows; this photo is
+    smaller (216 windows at --tile 64 with the test's model), so the old code finished it, slowly.
+    """
+    photo = tmp_path / "wide.jpg"
+    _photo((800, 534)).save(photo)
+    output = tmp_path / "o.png"
+    status, _, err = _call(cli.stylize_main, ["--model", model, "--input", photo, "--output", output, "--tile", "64"], capsys)
+    _assert_one_line_error(status, err, "--tile 64 would cut this 800x534 photo into 216 windows, 1944 generator passes")
+    assert "use --tile 128 or more" in err and not output.exists()
+
+
+@pytest.mark.parametrize("scales", [3, 6, 8])
+def test_automatic_and_suggested_tiles_keep_within_the_work_bound(scales: int) -> None:
+    fast = fast_generator(PyramidGenerator(GeneratorConfig(scales=scales, channels=4)))
+    for height, width in [(2049, 2049), (1068, 1600), (300, 6000), (200, 4000), (4000, 6000), (9000, 9000), (9459, 9459)]:
+        assert smallest_tile(fast, height, width, AUTO_TILE) == AUTO_TILE, (height, width)
+        for tile in (64, 128, AUTO_TILE):
+            suggested = smallest_tile(fast, height, width, tile)
+            assert suggested >= tile and tile_work(fast, height, width, suggested)[0] <= max_windows(height, width)
 
 
 def test_resume_from_other_architecture_or_style_names_the_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -30,7 +30,7 @@ from .errors import TexturenetError, printable
 from .fast import fast_generator
 from .files import check_target, refuse_overwriting_inputs
 from .noise import IndependentNoise, SharedNoise
-from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_with_context
+from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, max_windows, smallest_tile, stylize_with_context, tile_work
 
 
 class Stylizer:
@@ -67,6 +67,15 @@ class Stylizer:
             return height * width > AUTO_TILE_PIXELS
         return tile > 0 and max(height, width) > tile
 
+    def check_tile(self, height: int, width: int, tile: Optional[int]) -> None:
+        """Refuse, before any work, a ``--tile`` so small for this photo that the passes' fixed cost dwarfs the work (tiling.max_windows)."""
+        if not tile or not self.tiles(height, width, tile):
+            return
+        windows, passes = tile_work(self.fast, height, width, tile)
+        if windows > max_windows(height, width):
+            raise TexturenetError(f"--tile {tile} would cut this {width}x{height} photo into {windows} windows, {passes} generator passes, "
+                                  f"mostly fixed cost; use --tile {smallest_tile(self.fast, height, width, tile)} or more, or leave --tile out")
+
     @staticmethod
     def per_batch(height: int, width: int, batch_size: int) -> int:
         """Photos of this size per forward pass: at most ``batch_size``, and no more pixels than one auto-tiled photo."""
@@ -92,7 +101,8 @@ class Stylizer:
         """
         height, width = image.shape[:2]
         if self.tiles(height, width, tile):
-            tile = tile or AUTO_TILE
+            self.check_tile(height, width, tile)
+            tile = tile or smallest_tile(self.fast, height, width, AUTO_TILE)
             self.check(noise_factor)
             with torch.inference_mode():
                 return stylize_with_context(self.fast, image, tile, None, noise_factor, self._noise(seed))
