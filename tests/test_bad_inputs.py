@@ -13,10 +13,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import random
 import shutil
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 from typing import Callable, Optional
@@ -30,8 +32,11 @@ from texturenet.noise import IndependentNoise
 from texturenet import cli
 from texturenet.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.data import load_rgb
+from texturenet.data import UnreadableImage, find_images, load_rgb
+from texturenet.errors import printable
+from texturenet.fast import fast_generator
 from texturenet.generator import PyramidGenerator
+from texturenet.tiling import AUTO_TILE, max_windows, smallest_tile, tile_work
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--channels", "4",
@@ -67,6 +72,34 @@ def _exif_rotated(path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(array).save(path, exif=exif, quality=95)
+
+
+def _tiff_ifd(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian TIFF header and one IFD of (tag, type, count, value bytes) entries, values past 4 bytes after it."""
+    start = 8 + 2 + 12 * len(entries) + 4
+    table, extra = struct.pack("<H", len(entries)), b""
+    for tag, kind, count, value in entries:
+        if len(value) <= 4:
+            table += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+        else:
+            table += struct.pack("<HHII", tag, kind, count, start + len(extra))
+            extra += value
+    return b"II*\0" + struct.pack("<I", 8) + table + struct.pack("<I", 0) + extra
+
+
+def _retyped_tiff_tag(data: bytes, tag: int, value: float) -> bytes:
+    """``data`` (a little-endian TIFF) with ``tag`` rewritten as one FLOAT (TIFF type 11) holding ``value``."""
+    data = bytearray(data)
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack("<H", data[ifd:ifd + 2])[0], 12):
+        if struct.unpack("<H", data[entry:entry + 2])[0] == tag:
+            data[entry + 2:entry + 12] = struct.pack("<HIf", 11, 1, value)
+            return bytes(data)
+    raise ValueError(f"no tag {tag}")
+
+
+HOSTILE_NAME = "evil\x1b]0;pwned\x07\nsaved fake.pth\r\x1b[2K.jpg"
+"""Sets the terminal's title, then forges a log line "saved fake.pth" over the real one, if printed raw (issue 21, case 20)."""
 
 
 def _make(folder: Path, kind: str) -> Path:
@@ -125,6 +158,18 @@ def _make(folder: Path, kind: str) -> Path:
         path = folder / f"{kind}.tif"
         ramp = np.tile(np.linspace(0, 1, 48), (40, 1))
         Image.fromarray(ramp.astype(np.float32) if kind == "float32_tiff" else (ramp * (2**31 - 1)).astype(np.int32)).save(path)
+    elif kind == "exif_ascii_resolution":  # issue 21, case 11: ImageOps.exif_transpose raised TypeError (abs() of a str)
+        path = folder / "crafted_exif.jpg"
+        exif = _tiff_ifd([(0x0112, 3, 1, struct.pack("<H", 6)), (0x011B, 2, 4, b"abc\0")])  # Orientation 6; YResolution as ASCII
+        path.write_bytes(_jpeg_bytes(_photo(), exif=b"Exif\0\0" + exif))
+    elif kind == "float_strip_offsets_tiff":  # issue 21, case 11: TypeError "'float' object cannot be interpreted as an integer"
+        path = folder / "crafted_float.tif"
+        buffer = io.BytesIO()
+        Image.fromarray(np.tile(np.linspace(0, 1, 48, dtype=np.float32), (40, 1))).save(buffer, "TIFF")
+        path.write_bytes(_retyped_tiff_tag(buffer.getvalue(), 0x0111, 8.5))  # StripOffsets as a FLOAT
+    elif kind == "hostile_name":  # an unreadable file whose name holds escape sequences and a newline
+        path = folder / HOSTILE_NAME
+        path.write_bytes(b"\xff\xd8 not really")
     elif kind == "negative_float_tiff":
         path = folder / "signed.tif"
         Image.fromarray(np.full((40, 48), -1.0, np.float32)).save(path)
@@ -154,6 +199,9 @@ FILES = {
     "float32_tiff": ("ok", ("ok", (48, 40))),
     "int32_tiff": ("ok", ("ok", (48, 40))),
     "negative_float_tiff": ("skip", ("error", "negative or not finite")),
+    "exif_ascii_resolution": ("skip", ("error", "not a readable image (TypeError)")),
+    "float_strip_offsets_tiff": ("skip", ("error", "not a readable image (TypeError)")),
+    "hostile_name": ("skip", ("error", f"{printable(HOSTILE_NAME)} is not a readable image")),
 }
 
 
@@ -246,8 +294,9 @@ def test_training_skips_and_counts_bad_files_and_uses_the_rest(tmp_path: Path, c
     assert f"{images} photos from" in out
     skipped = [k for k, (t, _) in FILES.items() if t == "skip"]
     for kind, (training, _) in FILES.items():
-        mentioned = f"skipping unreadable image {made[kind]}".encode("utf-8", "backslashreplace").decode() in out.encode("utf-8", "backslashreplace").decode()
+        mentioned = f"skipping unreadable image {printable(made[kind])} (" in out
         assert mentioned == (training == "skip"), (kind, out)
+    assert "\x1b" not in out and "\nsaved fake.pth" not in out  # names are printed escaped (issue 21, case 20)
     assert f"skipped {len(skipped)} unreadable image file(s) in total" in out
     assert (tmp_path / "ckpt" / "style.pth").is_file()
 
@@ -276,6 +325,160 @@ def test_stylize_folder_skips_and_counts(tmp_path: Path, capsys: pytest.CaptureF
         assert written == (FILES[kind][0] == "ok"), kind
     skipped = sum(1 for t, _ in FILES.values() if t == "skip")
     assert f"skipped {skipped} unreadable file(s)" in out + err
+    for kind, path in made.items():
+        assert (f"skipping unreadable image {printable(path)} (" in out) == (FILES[kind][0] == "skip"), (kind, out)
+    assert "\x1b" not in out and "\nsaved fake.pth" not in out
+
+
+def test_bad_files_are_skipped_again_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Sampling is deterministic, so a resumed run meets the same crafted files: skipped again, never fatal (issue 21, case 11)."""
+    data = tmp_path / "data"
+    for name in ("c1", "c2"):
+        _make(data, "one_pixel").rename(data / f"{name}.png")
+    crafted = [_make(data, kind) for kind in ("exif_ascii_resolution", "float_strip_offsets_tiff")]
+    for iterations in ("1", "2"):
+        resume = ["--resume", "auto"] if iterations == "2" else []
+        status, out, err = _call(cli.train_main, [*TINY, "--iterations", iterations, "--batch_size", 4, "--workers", 1,
+                                                  "--data_dir", data, "--checkpoint_dir", tmp_path / "ckpt", *resume], capsys)
+        assert status == 0, err
+        assert all(f"skipping unreadable image {path} (" in out for path in crafted), out
+
+
+DECODER_MUTATIONS = 6000
+"""Mutated files decoded by test_decoder_fuzz (about 3 s on one core); each a pure function of its index and the seed."""
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    """One mutation: a few flipped bits, a truncation, or a chunk repeated in place (length fields then lie)."""
+    data = bytearray(data)
+    operation = rng.randrange(3)
+    if operation == 0:
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif operation == 1:
+        del data[rng.randrange(len(data)):]
+    else:
+        start = rng.randrange(len(data))
+        chunk = data[start:start + rng.randint(1, 64)]
+        at = rng.randrange(len(data))
+        data[at:at] = chunk * rng.randint(1, 4)
+    return bytes(data)
+
+
+def test_decoder_fuzz(tmp_path: Path) -> None:
+    """Every mutation of small JPEG, PNG, TIFF, GIF, BMP and WebP files decodes to RGB or is an UnreadableImage, nothing else.
+
+    Seeded: a failure names the mutation's index, and the same index gives the same bytes again.
+    """
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8))
+    seeds = {}
+    for name, image, options in [("jpg", picture, {"quality": 90}), ("png", picture.convert("RGBA"), {}), ("tif", picture, {}),
+                                 ("gif", picture.convert("P"), {}), ("bmp", picture, {}), ("webp", picture, {"quality": 80})]:
+        buffer = io.BytesIO()
+        image.save(buffer, Image.registered_extensions()[f".{name}"], **options)
+        seeds[name] = buffer.getvalue()
+    for kind in ("exif_rotated", "float32_tiff", "png_16bit"):  # the paths that EXIF, float and 16-bit samples take
+        seeds[kind] = _make(tmp_path, kind).read_bytes()
+    names = sorted(seeds)
+    rng = random.Random(21)
+    outcomes = {"decoded": 0, "unreadable": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about the damage it works around
+        for index in range(DECODER_MUTATIONS):
+            data = _mutate(seeds[names[index % len(names)]], rng)
+            try:
+                image = load_rgb(io.BytesIO(data))
+            except UnreadableImage:
+                outcomes["unreadable"] += 1
+                continue
+            except Exception as error:  # noqa: BLE001
+                pytest.fail(f"mutation {index} of {names[index % len(names)]}: {type(error).__name__}: {error}")
+            assert image.mode == "RGB", index
+            outcomes["decoded"] += 1
+    assert min(outcomes.values()) > DECODER_MUTATIONS // 10, outcomes  # the mutations exercise both outcomes
+
+
+def _nested(root: Path, depth: int) -> Path:
+    """A folder ``depth`` levels of ``d`` below ``root`` (os.makedirs recurses per level; relative to a folder
+    descriptor, each level costs the same however deep)."""
+    root.mkdir()
+    descriptor = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=descriptor)
+            below = os.open("d", os.O_RDONLY, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = below
+    finally:
+        os.close(descriptor)
+    return root.joinpath(*["d"] * depth)
+
+
+def _remove_tree(root: Path) -> None:
+    """``shutil.rmtree`` without recursion, for trees of ``d`` folders as _nested makes, with files and links anywhere.
+
+    rmtree recurses per level in Python < 3.12, and pytest's clean-up of old temporary folders
+    (every earlier run's on this machine) would then fail on a deep tree left behind.
+    """
+    descriptors = [os.open(root, os.O_RDONLY)]
+    try:
+        while True:  # down to the deepest folder, removing everything that is not a folder on the way
+            folders = []
+            for entry in os.scandir(descriptors[-1]):
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                else:
+                    os.unlink(entry.name, dir_fd=descriptors[-1])
+            if not folders:
+                break
+            assert folders == ["d"], folders
+            descriptors.append(os.open("d", os.O_RDONLY, dir_fd=descriptors[-1]))
+        while len(descriptors) > 1:  # and up again, each folder now empty
+            os.close(descriptors.pop())
+            os.rmdir("d", dir_fd=descriptors[-1])
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
+    root.rmdir()
+
+
+def test_deeply_nested_folders_are_walked(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    """A data folder nested 1100 deep gave RecursionError in training, stylising and the GUI (issue 21, case 12).
+
+    They all find photos with data.find_images (the GUI through data.photo_paths).
+    """
+    data, output = tmp_path / "data", tmp_path / "out"
+    try:
+        deep = _nested(data, 1100)
+        _photo().save(deep / "deep.png")
+        _photo().save(data / "top.png")
+        (deep / "up").symlink_to(data, target_is_directory=True)  # a loop, not followed
+        assert find_images(data) == [deep / "deep.png", data / "top.png"]
+        status, out, err = _call(cli.train_main, [*TINY, "--iterations", "1", "--data_dir", data,
+                                                  "--checkpoint_dir", tmp_path / "ckpt"], capsys)
+        assert status == 0, err
+        assert "2 photos from" in out
+        status, out, err = _call(cli.stylize_main, ["--model", model, "--input", data, "--output", output], capsys)
+        assert status == 0, err
+        assert Image.open(output / deep.relative_to(data) / "deep.png").size == (48, 40)
+    finally:
+        for tree in (data, output):
+            if tree.exists():
+                _remove_tree(tree)
+
+
+@pytest.mark.parametrize("name,shown", [
+    ("plain photo.jpg", "plain photo.jpg"),
+    ("café Ünïcode 写真.jpg", "café Ünïcode 写真.jpg"),
+    (HOSTILE_NAME, "evil\\x1b]0;pwned\\x07\\nsaved fake.pth\\r\\x1b[2K.jpg"),
+    ("right\u202eto-left.jpg", "right\\u202eto-left.jpg"),
+    ("back\\slash.jpg", "back\\\\slash.jpg"),
+    (os.fsdecode(b"bad\xff.jpg"), "bad\\xff.jpg"),
+], ids=["plain", "accents", "escapes", "bidi", "backslash", "not_utf8"])
+def test_printable_names(name: str, shown: str) -> None:
+    """Ordinary names print as they are; control and format characters, bytes that are not UTF-8 and backslashes are escaped."""
+    assert printable(Path("/photos") / name) == f"/photos/{shown}"
+    assert printable(name).isprintable()
 
 
 TRAIN_ERRORS = [
@@ -358,6 +561,30 @@ def test_stylize_refuses_bad_numbers(tmp_path: Path, capsys: pytest.CaptureFixtu
     status, _, err = _call(cli.stylize_main, ["--model", model, *where, "--output", tmp_path / "o.png", *argv], capsys)
     _assert_one_line_error(status, err, phrase)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_tiles_that_multiply_the_work_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+    """--tile 64 on a 1600x1068 photo planned 7200 statistics passes, minutes for an untiled 37 s (issue 21, case 16).
+
+    Refused before any work, naming the tile that keeps within tiling.max_windows; this photo is
+    smaller (216 windows at --tile 64 with the test's model), so the old code finished it, slowly.
+    """
+    photo = tmp_path / "wide.jpg"
+    _photo((800, 534)).save(photo)
+    output = tmp_path / "o.png"
+    status, _, err = _call(cli.stylize_main, ["--model", model, "--input", photo, "--output", output, "--tile", "64"], capsys)
+    _assert_one_line_error(status, err, "--tile 64 would cut this 800x534 photo into 216 windows, 1944 generator passes")
+    assert "use --tile 128 or more" in err and not output.exists()
+
+
+@pytest.mark.parametrize("scales", [3, 6, 8])
+def test_automatic_and_suggested_tiles_keep_within_the_work_bound(scales: int) -> None:
+    fast = fast_generator(PyramidGenerator(GeneratorConfig(scales=scales, channels=4)))
+    for height, width in [(2049, 2049), (1068, 1600), (300, 6000), (200, 4000), (4000, 6000), (9000, 9000), (9459, 9459)]:
+        assert smallest_tile(fast, height, width, AUTO_TILE) == AUTO_TILE, (height, width)
+        for tile in (64, 128, AUTO_TILE):
+            suggested = smallest_tile(fast, height, width, tile)
+            assert suggested >= tile and tile_work(fast, height, width, suggested)[0] <= max_windows(height, width)
 
 
 def test_resume_from_other_architecture_or_style_names_the_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

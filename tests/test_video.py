@@ -87,3 +87,63 @@ def test_bad_video_gives_one_clear_line(tmp_path: Path, random_model: Path) -> N
     _pan_clip(tmp_path / "clip.mp4", 2, 16, 16, Fraction(5))
     result = run_script("stylize.py", "--model", random_model, "--input", tmp_path / "clip.mp4", "--output", tmp_path / "out.png")
     assert result.returncode == 2 and "--output must be a video file" in result.stderr and "Traceback" not in result.stderr
+
+
+def _ts_clip(path: Path, width: int, height: int, frames: int) -> None:
+    """An MPEG-TS clip (H.264) of ``frames`` flat frames getting brighter: TS files join by plain concatenation."""
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(frames):
+            picture = np.full((height, width, 3), 30 + 20 * t, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _damage_packet(path: Path, index: int) -> None:
+    """Overwrite the ``index``-th video packet's bytes with 0xFF: the decoder fails there (InvalidDataError)."""
+    with av.open(str(path)) as container:
+        packets = [(packet.pos, packet.size) for packet in container.demux(container.streams.video[0]) if packet.size]
+    data = bytearray(path.read_bytes())
+    position, size = packets[index]
+    data[position:position + size] = b"\xff" * size
+    path.write_bytes(bytes(data))
+
+
+def test_resolution_change_mid_stream_is_resized_to_the_first_frame(tmp_path: Path, random_model: Path) -> None:
+    """``cat a.ts b.ts``: the frames after the change are resized to the first frame's size, said once (issue 21, case 13)."""
+    _ts_clip(tmp_path / "a.ts", 48, 32, 5)
+    _ts_clip(tmp_path / "b.ts", 32, 24, 4)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    result = run_script("stylize.py", "--model", random_model, "--input", joined, "--output", tmp_path / "out.mp4")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in (result.stdout + result.stderr).splitlines() if "frame size changes" in line]
+    assert len(said) == 1 and "from 48x32 to 32x24 at frame 6; frames of another size are resized to 48x32" in said[0], said
+    frames, _ = _read(tmp_path / "out.mp4")
+    assert len(frames) == 9 and all(frame.shape == (32, 48, 3) for frame in frames)
+
+
+@pytest.mark.parametrize("damaged, kept", [(8, 6), (0, 0)], ids=["mid-stream", "first-frame"])
+def test_a_damaged_frame_keeps_the_frames_before_it(tmp_path: Path, random_model: Path, damaged: int, kept: int) -> None:
+    """The message said --output holds the frames before a damaged one, and the output had been deleted (issue 21, case 10).
+
+    Now the video is finished with the frames stylised so far and put in place, and the line
+    (exit 2) says how many; with nothing before the damage, nothing is written and it says so.
+    """
+    clip, output = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    _pan_clip(clip, 12, 32, 24, Fraction(10))
+    _damage_packet(clip, damaged)
+    result = run_script("stylize.py", "--model", random_model, "--input", clip, "--output", output)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    error = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(error) == 1 and "damaged" in error[0] and "(InvalidDataError)" in error[0], result.stderr
+    if kept:
+        assert f"after {kept} frame(s); --output {output} holds the {kept} stylised frame(s) before it" in error[0]
+        frames, rate = _read(output)
+        assert len(frames) == kept and rate == Fraction(10) and frames[0].shape == (24, 32, 3)
+    else:
+        assert "its first frame is damaged (InvalidDataError); nothing was written" in error[0] and not output.exists()
+    assert [path.name for path in tmp_path.iterdir() if ".tmp" in path.name] == []  # no temporary file left behind

@@ -320,7 +320,7 @@ class StylizeConfig:
     max_size: Optional[int] = None
     """Shrink inputs so the longer side is at most this."""
     tile: Optional[int] = None
-    """Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles; unset, photos above 2048x2048 pixels are tiled in 512-pixel tiles."""
+    """Stylise in overlapping NxN tiles (bounded memory for huge photos); 0 never tiles; unset, photos above 2048x2048 pixels are tiled in 512-pixel tiles. A tile that cuts a photo into more than 64 windows and more than one per 256x256 pixels is refused (tiling.max_windows)."""
     preserve_color: bool = False
     """Keep the photo's colours, take only the stylised luminance (Gatys et al. 2016, YIQ)."""
     batch_size: int = 8

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import struct
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Sequence
@@ -23,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from .distributed import Rank, RankShard
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .files import write_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -88,7 +87,12 @@ def check_dimensions(width: int, height: int) -> None:
 
 @contextmanager
 def _open_image(source: Path | BinaryIO) -> Iterator[Image.Image]:
-    """``Image.open(source)`` (the header only), every decoder error, then or while in use, an UnreadableImage."""
+    """``Image.open(source)`` (the header only); any exception, then or while in use, an UnreadableImage.
+
+    Only BaseExceptions that are not errors (KeyboardInterrupt, SystemExit) pass through. A
+    MemoryError is the file's too: sizes are checked first, so it comes from an allocation that
+    one crafted file asked for.
+    """
     try:
         with Image.open(source) as image:
             yield image
@@ -96,7 +100,9 @@ def _open_image(source: Path | BinaryIO) -> Iterator[Image.Image]:
         raise
     except Image.DecompressionBombError as error:
         raise UnreadableImage(f"DecompressionBombError: {error}") from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError) as error:
+    except Exception as error:  # noqa: BLE001  (any failure of a decoder on one file's bytes; Ctrl-C and exit pass through)
+        # Pillow's decoders and EXIF parsing raise TypeError, IndexError, ZeroDivisionError... on crafted
+        # files, not only OSError (issue 21, case 11): one bad file must never end a run.
         raise UnreadableImage(type(error).__name__) from None
 
 
@@ -142,7 +148,7 @@ def save_pil(image: Image.Image, path: Path) -> None:
     """Save an RGB image atomically (files.py); the format follows the extension (PNG, JPEG at quality 95, ...)."""
     image_format = Image.registered_extensions().get(path.suffix.lower())
     if image_format is None or image_format not in Image.SAVE:
-        raise TexturenetError(f"cannot write {path}: unknown image format {path.suffix!r}; use .png or .jpg")
+        raise TexturenetError(f"cannot write {printable(path)}: unknown image format {path.suffix!r}; use .png or .jpg")
     options = {"quality": 95} if image_format == "JPEG" else {}
     write_atomic(path, lambda file: image.save(file, format=image_format, **options), "image")
 
@@ -166,11 +172,11 @@ def resize_long_side(image: Image.Image, size: int) -> Image.Image:
 def read_image(path: Path, flag: str) -> Image.Image:
     """The one image a flag names (``--texture``, ``--photo``, ...), decoded; one clear line if it is missing or unreadable."""
     if not path.is_file():
-        raise TexturenetError(f"{flag} {path}: no such file; give a PNG or JPEG")
+        raise TexturenetError(f"{flag} {printable(path)}: no such file; give a PNG or JPEG")
     try:
         return load_rgb(path)
     except UnreadableImage as error:
-        raise TexturenetError(f"{flag} {path} is not a readable image ({error}); give a PNG or JPEG") from None
+        raise TexturenetError(f"{flag} {printable(path)} is not a readable image ({error}); give a PNG or JPEG") from None
 
 
 def load_style(path: Path, style_size: int, flag: str = "--texture") -> Tensor:
@@ -181,31 +187,49 @@ def load_style(path: Path, style_size: int, flag: str = "--texture") -> Tensor:
 def find_images(root: Path) -> list[Path]:
     """Every image file under ``root``, recursively, extensions case-insensitive, sorted.
 
-    Symbolic links to folders are not followed (no loops); a folder named like an image is
-    not an image. A sub-folder that cannot be listed is skipped, named and counted.
+    The walk is iterative (an explicit stack; ``os.walk`` recurses in Python < 3.12), so a tree
+    of any depth works: a folder nested 1100 deep gave RecursionError (issue 21, case 12).
+    Symbolic links to folders are not followed (no loops); links to files are. A folder named
+    like an image is not an image. A sub-folder that cannot be listed is skipped, named and counted.
     """
     unreadable: list[OSError] = []
     found = []
-    for folder, _dirs, files in os.walk(root, onerror=unreadable.append):
-        for name in files:
-            path = Path(folder) / name
-            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-                found.append(path)
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    path = Path(entry.path)
+                    if _is_folder(entry):
+                        folders.append(path)
+                    elif path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+                        found.append(path)
+        except OSError as error:
+            unreadable.append(error)
     for error in unreadable:
-        tqdm.write(f"skipping unreadable folder {error.filename} ({error.strerror or error})")
+        tqdm.write(f"skipping unreadable folder {printable(error.filename)} ({error.strerror or error})")
     if unreadable:
-        tqdm.write(f"skipped {len(unreadable)} unreadable folder(s) under {root}")
+        tqdm.write(f"skipped {len(unreadable)} unreadable folder(s) under {printable(root)}")
     return sorted(found)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A real folder, not a link to one (a link could lead back up the tree); an entry that cannot be examined is not one."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def photo_paths(data_dir: Path) -> list[Path]:
     """The training photos; one clear error for a missing folder or one without images."""
     if not data_dir.is_dir():
-        raise TexturenetError(f"--data_dir {data_dir}: no such folder; give a folder of training photos (e.g. MSCOCO train2014)")
+        raise TexturenetError(f"--data_dir {printable(data_dir)}: no such folder; give a folder of training photos (e.g. MSCOCO train2014)")
     paths = find_images(data_dir)
     if not paths:
         raise TexturenetError(
-            f"--data_dir {data_dir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}, searched recursively)"
+            f"--data_dir {printable(data_dir)} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}, searched recursively)"
         )
     return paths
 

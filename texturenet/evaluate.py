@@ -38,7 +38,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, training_losses
 from .config import EvaluateSettings, OptimizeSettings
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .files import write_atomic
 from .judge import judge
 from .losses import PerceptualLoss
@@ -79,7 +79,7 @@ def evaluate(
         try:
             photos_read.append((path, load_rgb(path)))
         except UnreadableImage as error:
-            tqdm.write(f"skipping unreadable image {path} ({error})")
+            tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
         if len(photos_read) == settings.max_photos:
             break
     if not photos_read:

@@ -52,6 +52,17 @@ def temporary_pattern(stem: str, suffix: str) -> str:
     return rf"\.{stem}\.[a-z0-9_]+\.tmp{re.escape(suffix)}"
 
 
+def make_folders(folder: Path) -> None:
+    """``mkdir -p`` without recursion: ``Path.mkdir(parents=True)`` and ``os.makedirs`` recurse once per
+    missing level, so an output tree mirroring an input nested 1100 deep gave RecursionError (issue 21, case 12)."""
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        level.mkdir(exist_ok=True)
+
+
 @contextmanager
 def atomic_path(path: Path, what: str = "output") -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that needs a file name; renamed over ``path`` on success.
@@ -61,7 +72,7 @@ def atomic_path(path: Path, what: str = "output") -> Iterator[Path]:
     """
     check_target(path, what)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent)
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
         os.close(handle)
     except OSError as error:

@@ -26,11 +26,11 @@ from . import color
 from .checkpoint import load_generator
 from .config import StylizeConfig
 from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .fast import fast_generator
 from .files import check_target, refuse_overwriting_inputs
 from .noise import IndependentNoise, SharedNoise
-from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, stylize_with_context
+from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, max_windows, smallest_tile, stylize_with_context, tile_work
 
 
 class Stylizer:
@@ -67,6 +67,15 @@ class Stylizer:
             return height * width > AUTO_TILE_PIXELS
         return tile > 0 and max(height, width) > tile
 
+    def check_tile(self, height: int, width: int, tile: Optional[int]) -> None:
+        """Refuse, before any work, a ``--tile`` so small for this photo that the passes' fixed cost dwarfs the work (tiling.max_windows)."""
+        if not tile or not self.tiles(height, width, tile):
+            return
+        windows, passes = tile_work(self.fast, height, width, tile)
+        if windows > max_windows(height, width):
+            raise TexturenetError(f"--tile {tile} would cut this {width}x{height} photo into {windows} windows, {passes} generator passes, "
+                                  f"mostly fixed cost; use --tile {smallest_tile(self.fast, height, width, tile)} or more, or leave --tile out")
+
     @staticmethod
     def per_batch(height: int, width: int, batch_size: int) -> int:
         """Photos of this size per forward pass: at most ``batch_size``, and no more pixels than one auto-tiled photo."""
@@ -92,7 +101,8 @@ class Stylizer:
         """
         height, width = image.shape[:2]
         if self.tiles(height, width, tile):
-            tile = tile or AUTO_TILE
+            self.check_tile(height, width, tile)
+            tile = tile or smallest_tile(self.fast, height, width, AUTO_TILE)
             self.check(noise_factor)
             with torch.inference_mode():
                 return stylize_with_context(self.fast, image, tile, None, noise_factor, self._noise(seed))
@@ -120,14 +130,14 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
-            raise TexturenetError(f"--input {source} holds no images")
+            raise TexturenetError(f"--input {printable(source)} holds no images")
         if destination.exists() and not destination.is_dir():
-            raise TexturenetError(f"--input is a folder, so --output must be a folder; {destination} is a file")
+            raise TexturenetError(f"--input is a folder, so --output must be a folder; {printable(destination)} is a file")
         pairs = [(path, destination / path.relative_to(source)) for path in inputs]
     elif source.is_file():
         pairs = [(source, destination / source.name if destination.is_dir() else destination)]
     else:
-        raise TexturenetError(f"--input {source}: no such file or folder")
+        raise TexturenetError(f"--input {printable(source)}: no such file or folder")
     refuse_overwriting_inputs([path for path, _ in pairs], [target for _, target in pairs])
     for _, target in pairs[:1]:  # the same folder rules hold for all of them; a bad one is found before any work
         check_target(target)
@@ -163,9 +173,9 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
                 image = current.result()
             except UnreadableImage as error:
                 if len(pairs) == 1:
-                    raise TexturenetError(f"--input {path} is not a readable image ({error})") from None
+                    raise TexturenetError(f"--input {printable(path)} is not a readable image ({error})") from None
                 skipped.append(path)
-                tqdm.write(f"skipping unreadable image {path} ({error})")
+                tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
                 continue
             height, width = image.shape[:2]
             if stylizer.tiles(height, width, config.tile):
@@ -181,7 +191,7 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     if skipped:
         tqdm.write(f"skipped {len(skipped)} unreadable file(s) of {len(pairs)}")
     if not written:
-        raise TexturenetError(f"--input {source}: none of its {len(pairs)} image file(s) could be read; nothing was written")
+        raise TexturenetError(f"--input {printable(source)}: none of its {len(pairs)} image file(s) could be read; nothing was written")
     return written
 
 

@@ -28,7 +28,7 @@ from .checkpoint import (RunLock, check_space, check_writable, first_few, genera
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .generator import PyramidGenerator
 from .losses import PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
@@ -293,7 +293,7 @@ class Trainer:
                 image = resize_short_side(load_rgb(path), size)
             except UnreadableImage as error:
                 if self.rank.is_main:
-                    tqdm.write(f"skipping unreadable validation image {path} ({error})")
+                    tqdm.write(f"skipping unreadable validation image {printable(path)} ({error})")
                 continue
             w, h = image.size
             left, top = (w - size) // 2, (h - size) // 2
@@ -316,7 +316,7 @@ class Trainer:
             if index not in self.bad_files:
                 self.bad_files.add(index)
                 if self.rank.is_main:  # other ranks count their own; only rank 0 logs
-                        tqdm.write(f"skipping unreadable image {self._dataset.paths[index]} ({len(self.bad_files)} so far)")
+                        tqdm.write(f"skipping unreadable image {printable(self._dataset.paths[index])} ({len(self.bad_files)} so far)")
 
     # -- reporting and saving ----------------------------------------------------------------
 

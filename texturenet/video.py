@@ -26,12 +26,13 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from . import color
 from .config import StylizeConfig
 from .data import resize_long_side
-from .errors import TexturenetError
+from .errors import TexturenetError, printable
 from .files import atomic_path, check_target, refuse_overwriting_inputs
 from .stylize import Stylizer
 
@@ -78,7 +79,7 @@ class VideoWriter:
         av = _av()
         encoder = ENCODERS.get(path.suffix.lower())
         if encoder is None:
-            raise TexturenetError(f"--output {path}: write videos as one of {', '.join(sorted(ENCODERS))}")
+            raise TexturenetError(f"--output {printable(path)}: write videos as one of {', '.join(sorted(ENCODERS))}")
         self.container = av.open(str(path), mode="w")
         self.stream = self.container.add_stream(encoder, rate=rate)
         self.stream.width, self.stream.height = width, height
@@ -124,36 +125,64 @@ class _Flicker:
         return self.outputs / self.inputs if self.inputs > 0 else float("nan")
 
 
-def _frames(path: Path, max_size: Optional[int]) -> tuple[Iterator[np.ndarray], Fraction, int]:
-    """Decoded RGB frames (an iterator; closes the file at the end), the frame rate and the frame count (0: unknown)."""
-    av = _av()
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as error:
-        raise TexturenetError(f"--input {path} is not a readable video ({type(error).__name__}: {error.strerror or error})") from None
-    if not container.streams.video:
-        container.close()
-        raise TexturenetError(f"--input {path} holds no video stream")
-    stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate
-    if not rate:
-        container.close()
-        raise TexturenetError(f"--input {path} has no frame rate; re-encode it (e.g. ffmpeg -i IN -r 25 OUT.mp4)")
+class _Frames:
+    """A video's decoded RGB frames, every one the size of the first; the frame rate and frame count (0: unknown).
 
-    def decode() -> Iterator[np.ndarray]:
+    Two ways a real file breaks the stream are handled here, so that what was stylised is kept:
+
+    * **The resolution changes mid-stream** (``cat a.ts b.ts``: MPEG-TS is made to be joined like
+      that). Later frames are resized to the first frame's size, said once, as ffmpeg does (its
+      filter graph rescales to the size the encoder was opened with: a video stream has one size).
+    * **A damaged frame** (a decoder error) ends the stream: iteration stops and :attr:`damage`
+      says why, so the frames before it are finished and kept (:func:`stylize_video`).
+    """
+
+    def __init__(self, path: Path, max_size: Optional[int]) -> None:
+        av = _av()
+        self.path, self.max_size = path, max_size
         try:
-            for frame in container.decode(stream):
-                image = frame.to_image()
-                if max_size and max(image.size) > max_size:
-                    image = resize_long_side(image, max_size)
-                yield np.asarray(image.convert("RGB"))
+            self._container = av.open(str(path))
         except av.error.FFmpegError as error:
-            raise TexturenetError(f"--input {path}: stopped at a damaged frame ({type(error).__name__}); "
-                                  "--output holds the stylised frames before it") from None
-        finally:
-            container.close()
+            raise TexturenetError(f"--input {printable(path)} is not a readable video "
+                                  f"({type(error).__name__}: {error.strerror or error})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise TexturenetError(f"--input {printable(path)} holds no video stream")
+        self._stream = self._container.streams.video[0]
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if not rate:
+            self._container.close()
+            raise TexturenetError(f"--input {printable(path)} has no frame rate; re-encode it (e.g. ffmpeg -i IN -r 25 OUT.mp4)")
+        self.rate, self.count = Fraction(rate), self._stream.frames
+        self.damage: Optional[str] = None
+        """Why decoding stopped early (the decoder's error), or None: the stream ended."""
+        self.decoded = 0
+        self._said_resized = False
 
-    return decode(), Fraction(rate), stream.frames
+    def __iter__(self) -> Iterator[np.ndarray]:
+        size: Optional[tuple[int, int]] = None
+        try:
+            for frame in self._container.decode(self._stream):
+                image = frame.to_image()
+                if self.max_size and max(image.size) > self.max_size:
+                    image = resize_long_side(image, self.max_size)
+                if size is None:
+                    size = image.size
+                elif image.size != size:
+                    self._resized(size, image.size)
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                self.decoded += 1
+                yield np.asarray(image.convert("RGB"))
+        except Exception as error:  # noqa: BLE001  (any decoder failure on the file's bytes is a damaged frame)
+            self.damage = type(error).__name__
+        finally:
+            self._container.close()
+
+    def _resized(self, first: tuple[int, int], now: tuple[int, int]) -> None:
+        if not self._said_resized:
+            self._said_resized = True
+            tqdm.write(f"--input {printable(self.path)}: the frame size changes from {first[0]}x{first[1]} to {now[0]}x{now[1]} "
+                       f"at frame {self.decoded + 1}; frames of another size are resized to {first[0]}x{first[1]}, as ffmpeg does")
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
@@ -177,15 +206,20 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
     if stylizer.mode != "style":
         raise TexturenetError("this is a texture model: it cannot stylise a video (give --size WxH for a texture)")
     if not is_video(destination):
-        raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {destination}")
+        raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {printable(destination)}")
     refuse_overwriting_inputs([source], [destination])
     check_target(destination, "video")
-    frames, rate, count = _frames(source, config.max_size)
+    decoder = _Frames(source, config.max_size)
+    frames = iter(decoder)
     first = next(frames, None)
     if first is None:
-        raise TexturenetError(f"--input {source} holds no frames")
+        if decoder.damage:
+            raise TexturenetError(f"--input {printable(source)}: its first frame is damaged ({decoder.damage}); nothing was written")
+        raise TexturenetError(f"--input {printable(source)} holds no frames")
     height, width = first.shape[:2]
+    rate = decoder.rate
     tiled = stylizer.tiles(height, width, config.tile)
+    stylizer.check_tile(height, width, config.tile)
     per_batch = 1 if tiled else stylizer.per_batch(height, width, config.batch_size)
     fixed = config.video_noise == "fixed"
     seed = config.seed
@@ -198,7 +232,7 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
         yield from frames
 
     with atomic_path(destination, "video") as temporary, VideoWriter(temporary, rate, width, height) as writer, \
-            tqdm(total=count or None, desc="frames", unit="frame") as bar, torch.inference_mode():
+            tqdm(total=decoder.count or None, desc="frames", unit="frame") as bar, torch.inference_mode():
         for batch in _batches(all_frames(), per_batch):
             if tiled:
                 results = stylizer.stylize_array(batch[0], config.noise_factor, seed if fixed else seed + written, config.tile)[None]
@@ -213,4 +247,7 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
                 flicker.add(frame, result)
             written += len(batch)
             bar.update(len(batch))
+    if decoder.damage:  # the frames before it are in place: finished, playable, and said so
+        raise TexturenetError(f"--input {printable(source)}: stopped at a damaged frame ({decoder.damage}) after {written} frame(s); "
+                              f"--output {printable(destination)} holds the {written} stylised frame(s) before it")
     return VideoResult(destination, written, rate, width, height, flicker.ratio)
