@@ -216,9 +216,11 @@ class VisdomMonitor:
     blocks a training step. Every point is kept, so when the server goes away (warned once) and
     comes back, even restarted empty, the windows are redrawn whole and nothing is lost.
     ``timeout`` is a total deadline, not only a per-read one (a server that trickles a byte a second
-    never trips a per-read timeout): for the check at start, for each request (a request still
-    unanswered after it drops the monitor, with one warning) and for the last points at close, so a
-    misbehaving server never holds up training or the end of the run (its lock, a waiting GUI).
+    never trips a per-read timeout): for the check at start, for each request and for the last
+    points at close, so a misbehaving server never holds up training or the end of the run (its
+    lock, a GUI waiting for it). A server that answers nothing times out each read after half of it
+    and counts as away (retried); a request still unfinished after all of it drops the monitor, with
+    one warning, since its thread is stuck in that request.
     visdom is imported here only, so runs without ``--viz`` never load it.
     """
 
@@ -246,7 +248,7 @@ class VisdomMonitor:
         class Client(visdom.Visdom):  # type: ignore[misc, name-defined]
             def _handle_post(self, url: str, data: Any = None) -> str:
                 """The stock client posts without a timeout; a hung server would hang the sender forever."""
-                response = self.session.post(url, data=data, timeout=timeout)
+                response = self.session.post(url, data=data, timeout=timeout / 2)  # per read; the whole request: _stalled
                 response.raise_for_status()
                 return response.text
 
