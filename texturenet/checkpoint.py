@@ -314,7 +314,7 @@ def generator_config(checkpoint: dict[str, Any]) -> GeneratorConfig:
 def training_losses(checkpoint: dict[str, Any], path: Path) -> tuple[LossConfig, Optional[Path], int]:
     """The loss settings, style image and style size the checkpoint at ``path`` was trained with."""
     state = checkpoint.get("train_state")
-    if not isinstance(state, dict) or not state.get("config"):
+    if not isinstance(state, dict) or state.get("config") is None:
         raise TexturenetError(f"{path} holds no training config, so the loss it was trained with is unknown")
     try:
         return _trained_with(state["config"])
@@ -338,6 +338,8 @@ def _trained_with(config: Any) -> tuple[LossConfig, Optional[Path], int]:
     if not _whole(style_size, 1):
         raise ValueError(f"style_size must be a whole number >= 1, got {reprlib.repr(style_size)}")
     return LossConfig(**loss), None if texture is None else Path(texture), style_size
+
+
 def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
     """Rebuild the generator a checkpoint from :func:`load_checkpoint` describes (validated there) and load its weights."""
     generator = PyramidGenerator(generator_config(checkpoint))
@@ -353,13 +355,14 @@ def load_generator(path: Path) -> PyramidGenerator:
 RESUME_STATE = ("config", "optimizer", "scheduler", "torch_rng", "cuda_rng", "texture_sha256", "history")
 """What every training state holds (the trainer writes it, in ``Trainer._save``); ``scaler`` came later and may be absent."""
 _OLD_SCHEDULER_KEYS = {"verbose"}
-"""Scheduler state keys that earlier torch versions wrote and this one does not: harmless, so still accepted."""
+"""Scheduler state keys that earlier torch versions wrote and this one does not (verbose only chose whether to print): accepted."""
 
 
 def load_resume_checkpoint(path: Path) -> dict[str, Any]:
     """:func:`load_checkpoint`, and the training state ``--resume`` continues from checked whole (:func:`resume_state_problem`)."""
     checkpoint = load_checkpoint(path)
-    if not checkpoint.get("train_state"):
+    state = checkpoint.get("train_state")
+    if state is None or (isinstance(state, dict) and not state):
         raise TexturenetError(f"--resume {path}: this checkpoint holds no training state (it is a final export)")
     problem = resume_state_problem(checkpoint)
     if problem:
@@ -489,7 +492,7 @@ def _scheduler_problem(saved: Any) -> str:
     checks = {"step_size": _whole(saved["step_size"], 1), "gamma": _number(saved["gamma"], 0, 1, open_low=True),
               "last_epoch": _whole(saved["last_epoch"], 0), "_step_count": _whole(saved.get("_step_count", 0), 0),
               **{name: isinstance(value, list) and len(value) == 1 and _number(value[0], 0, open_low=True) for name, value in rates.items()},
-              **{name: isinstance(saved.get(name, False), bool) for name in ("_get_lr_called_within_step", "_is_initial", "verbose")}}
+              **{name: isinstance(saved.get(name, False), bool) for name in ("_get_lr_called_within_step", "_is_initial")}}
     bad = [name for name, fine in checks.items() if not fine]
     return f"scheduler's {bad[0]} is {reprlib.repr(saved[bad[0]])}" if bad else ""
 
