@@ -458,7 +458,8 @@ def _unanswered(url: str, deadline: float) -> str:
         except urllib.error.HTTPError:
             outcome.append("")  # it answered, even if not with 200
         except Exception as error:  # noqa: BLE001 - refused, reset, not HTTP, a bad URL: all mean "no server here"
-            outcome.append(type(error).__name__)
+            reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+            outcome.append(getattr(reason, "strerror", None) or str(reason) or type(error).__name__)
 
     thread = threading.Thread(target=probe, name="visdom-check", daemon=True)
     thread.start()
