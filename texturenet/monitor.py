@@ -331,8 +331,8 @@ class VisdomMonitor:
     def _drop(self, why: str) -> None:
         """Stop streaming, with the one warning (called on the training thread only, so said once)."""
         self._dropped = True
-        tqdm.write(f"visdom: warning: {why}; stopped streaming to it ({self._unsent_points()} logged points not sent), "
-                   "training goes on", file=sys.stderr)
+        tqdm.write(f"visdom: warning: {why}; stopped streaming to it ({self._unsent_points()} logged points not sent; "
+                   "the checkpoints and the loss CSV have them all)", file=sys.stderr)
 
     def _unsent_points(self) -> int:
         with self._lock:
