@@ -816,8 +816,24 @@ def _crafted(folder: Path, kind: str, model: Path) -> Path:
                 del state[key]
         elif kind == "nan_weights":
             state["to_rgb.weight"][0] = float("nan")
+        elif kind in WRONG_KINDS:  # the right shape, another kind of tensor
+            state["to_rgb.weight"] = WRONG_KINDS[kind](state["to_rgb.weight"])
+        elif kind.startswith("iteration_"):
+            checkpoint["iteration"] = {"iteration_string": "abc", "iteration_negative": -4, "iteration_bool": True}[kind]
     torch.save(checkpoint, path)
     return path
+
+
+WRONG_KINDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sparse_weights": lambda w: w.to_sparse(),
+    "quantized_weights": lambda w: torch.quantize_per_tensor(w, 0.01, 0, torch.qint8),
+    "complex_weights": lambda w: w.to(torch.complex64),
+    "bool_weights": lambda w: w > 0,
+    "integer_weights": lambda w: w.round().long(),
+    "fp8_weights": lambda w: w.to(torch.float8_e4m3fn),
+}
+"""Issue 21, case 18: weights of the right shape but the wrong kind (sparse and quantized ones gave tracebacks, the
+others loaded silently cast)."""
 
 
 CRAFTED = {
@@ -831,6 +847,15 @@ CRAFTED = {
     "nan_weights": "1 weight tensor(s) hold NaN or infinite values: to_rgb.weight",
     "folder": "is a folder, not a checkpoint file",
     "fifo": "is not a regular file",
+    "sparse_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (sparse_coo tensor)",
+    "quantized_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (quantized tensor)",
+    "complex_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (complex64)",
+    "bool_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (bool)",
+    "integer_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (int64)",
+    "fp8_weights": "1 weight tensor(s) are not dense floating-point tensors: to_rgb.weight (float8_e4m3fn)",
+    "iteration_string": "is damaged: iteration must be a whole number >= 0, got 'abc'",
+    "iteration_negative": "is damaged: iteration must be a whole number >= 0, got -4",
+    "iteration_bool": "is damaged: iteration must be a whole number >= 0, got True",
 }
 
 
@@ -840,9 +865,139 @@ def test_crafted_checkpoints_are_refused_before_anything_is_built(tmp_path: Path
     checkpoint = _crafted(tmp_path / "ckpt", kind, model)
     status, _, err = _call(cli.stylize_main, ["--model", checkpoint, "--input", PHOTO, "--output", tmp_path / "o.png"], capsys)
     _assert_one_line_error(status, err, CRAFTED[kind])
+    assert str(checkpoint) in err
     status, _, err = _call(cli.train_main, [*TINY, "--checkpoint_dir", tmp_path / "run", "--resume", checkpoint], capsys)
     _assert_one_line_error(status, err, CRAFTED[kind])
+    assert str(checkpoint) in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_one_bad_model_never_hides_the_others_in_the_gui_list(tmp_path: Path, model: Path) -> None:
+    """The GUI's /api/models list (ModelShelf.listing): a sparse file made it answer 500, so no model was listed."""
+    from texturenet.gui.models import ModelShelf
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(model, folder / "good.pth")
+    for kind in ("sparse_weights", "quantized_weights", "iteration_string"):
+        _crafted(folder, kind, model)
+    listed = {entry["name"]: entry for entry in ModelShelf(folder, torch.device("cpu")).listing()}
+    assert sorted(listed) == ["good", "iteration_string", "quantized_weights", "sparse_weights"]
+    assert listed["good"]["mode"] == "style" and "error" not in listed["good"]
+    for kind in ("sparse_weights", "quantized_weights", "iteration_string"):  # listed as unusable, saying why
+        assert listed[kind]["mode"] is None and CRAFTED[kind] in listed[kind]["error"], listed[kind]
+
+
+# -- crafted resume states (issue 21, cases 5 and 17) ---------------------------------------------
+
+def _adam(checkpoint: dict) -> dict:
+    return checkpoint["train_state"]["optimizer"]
+
+
+def _set(target: dict, key: object, value: object) -> None:
+    target[key] = value
+
+
+RESUME: dict[str, tuple[Callable[[dict], object], str]] = {
+    "train_state_a_list": (lambda c: _set(c, "train_state", [1]), "train_state must be a dict, got a list"),
+    "no_texture_sha256": (lambda c: c["train_state"].pop("texture_sha256"), "train_state has no texture_sha256"),
+    "texture_sha256_a_number": (lambda c: _set(c["train_state"], "texture_sha256", 7), "texture_sha256 must be a SHA-256 in hex, got 7"),
+    "config_a_string": (lambda c: _set(c["train_state"], "config", "lr=1"), "config: it must be a dict, got a str"),
+    "config_without_loss": (lambda c: c["train_state"]["config"].pop("loss"), "config: it has no loss settings"),
+    "unknown_loss_key": (lambda c: _set(c["train_state"]["config"]["loss"], "colour", "red"), "config: loss has unknown key(s) 'colour'"),
+    "loss_weight_a_string": (lambda c: _set(c["train_state"]["config"]["loss"], "style_weight", "3"),
+                             "config: style_weight must be a number >= 0, got '3'"),
+    "param_groups_changed": (lambda c: _adam(c)["param_groups"][0]["params"].pop(),
+                             "optimizer's parameter group does not list the generator's"),
+    "two_param_groups": (lambda c: _adam(c)["param_groups"].append(dict(_adam(c)["param_groups"][0])),
+                         "optimizer has 2 parameter groups; the trainer's Adam has 1"),
+    "lr_nan": (lambda c: _set(_adam(c)["param_groups"][0], "lr", float("nan")), "optimizer's lr is nan; expected a finite number > 0"),
+    "betas_above_one": (lambda c: _set(_adam(c)["param_groups"][0], "betas", (0.9, 1.5)), "optimizer's betas is (0.9, 1.5)"),
+    "amsgrad_on": (lambda c: _set(_adam(c)["param_groups"][0], "amsgrad", True), "optimizer's amsgrad is True; the trainer's Adam has False"),
+    "exp_avg_wrong_shape": (lambda c: _set(_adam(c)["state"][0], "exp_avg", torch.zeros(7)),
+                            "optimizer state of parameter 0: exp_avg has shape 7 (expected 4x6x3x3)"),
+    "exp_avg_sq_negative": (lambda c: _adam(c)["state"][3]["exp_avg_sq"].fill_(-1.0),
+                            "optimizer state of parameter 3: exp_avg_sq holds negative values"),
+    "exp_avg_infinite": (lambda c: _adam(c)["state"][1]["exp_avg"].fill_(float("inf")),
+                         "optimizer state of parameter 1: exp_avg holds NaN or infinite values"),
+    "exp_avg_sparse": (lambda c: _set(_adam(c)["state"][0], "exp_avg", _adam(c)["state"][0]["exp_avg"].to_sparse()),
+                       "optimizer state of parameter 0: exp_avg is a sparse_coo tensor"),
+    "step_negative": (lambda c: _set(_adam(c)["state"][0], "step", torch.tensor(-3.0)),
+                      "optimizer state of parameter 0: step must be a whole number >= 0"),
+    "state_of_a_parameter_not_there": (lambda c: _set(_adam(c)["state"], 999, _adam(c)["state"][0]),
+                                       "optimizer holds state for parameter 999, which the generator does not have"),
+    "scheduler_unknown_key": (lambda c: _set(c["train_state"]["scheduler"], "optimizer", None), "scheduler has unknown key(s) 'optimizer'"),
+    "scheduler_gamma_nan": (lambda c: _set(c["train_state"]["scheduler"], "gamma", float("nan")), "scheduler's gamma is nan"),
+    "scaler_scale_nan": (lambda c: _set(c["train_state"], "scaler", {"scale": float("nan"), "growth_factor": 2.0, "backoff_factor": 0.5,
+                                                                      "growth_interval": 2000, "_growth_tracker": 0}), "scaler's scale is nan"),
+    "torch_rng_7_bytes": (lambda c: _set(c["train_state"], "torch_rng", torch.zeros(7, dtype=torch.uint8)),
+                          "torch_rng is not a random-number state: Expected a CPUGeneratorImplState of size 5056"),
+    "torch_rng_garbage": (lambda c: c["train_state"]["torch_rng"].fill_(7), "torch_rng is not a random-number state: Invalid mt19937 state"),
+    "cuda_rng_a_string": (lambda c: _set(c["train_state"], "cuda_rng", "abc"), "cuda_rng must be a list of byte tensors"),
+    "history_a_dict": (lambda c: _set(c["train_state"], "history", {}), "history must be a list, got a dict"),
+    "history_value_a_string": (lambda c: _set(c["train_state"]["history"][0], "total", "abc"),
+                               "history entry 0 has values that are not numbers: 'total'"),
+    "history_without_iteration": (lambda c: c["train_state"]["history"][1].pop("iteration"),
+                                  "history entry 1 is not a dict with an iteration and an lr"),
+    "history_past_the_checkpoint": (lambda c: _set(c["train_state"]["history"][1], "iteration", 99),
+                                    "history entry 1 has iteration 99, not in 2..2"),
+    "iteration_negative": (lambda c: _set(c, "iteration", -4), "is damaged: iteration must be a whole number >= 0, got -4"),
+    "iteration_a_string": (lambda c: _set(c, "iteration", "abc"), "is damaged: iteration must be a whole number >= 0, got 'abc'"),
+}
+"""Issue 21, case 17 (and case 5's crafted optimiser state): each row changes one part of a real training state.
+Before, these gave tracebacks (KeyError, ValueError, AttributeError, TypeError, RuntimeError, some after "resuming"
+was printed or at the first save), trained on NaN (lr NaN, negative exp_avg_sq), or ran 9 steps instead of 2 and
+wrote ``_iter-4.pth`` (a negative iteration)."""
+
+TRAINED = [*TINY, "--log_every", "1", "--texture", ROOT / "texturenet" / "assets" / "style.png",
+           "--data_dir", ROOT / "texturenet" / "assets" / "photos"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint of a short real run (2 iterations, a loss logged at each), to craft resume states from."""
+    folder = tmp_path_factory.mktemp("trained")
+    try:
+        cli.train_main([str(a) for a in [*TRAINED, "--checkpoint_dir", folder]])
+    except SystemExit as stop:
+        assert not stop.code, stop.code
+    return folder / "style.pth"
+
+
+def _craft_resume(trained: Path, folder: Path, kind: str) -> Path:
+    checkpoint = torch.load(trained, weights_only=True)
+    RESUME[kind][0](checkpoint)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}.pth"
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(RESUME))
+def test_crafted_resume_states_are_refused_before_anything_is_built(tmp_path: Path, capsys: pytest.CaptureFixture, trained: Path,
+                                                                    kind: str) -> None:
+    path = _craft_resume(trained, tmp_path / "ckpt", kind)
+    status, out, err = _call(cli.train_main, [*TRAINED, "--iterations", "4", "--checkpoint_dir", tmp_path / "ckpt", "--resume", path], capsys)
+    _assert_one_line_error(status, err, RESUME[kind][1])
+    assert str(path) in err
+    assert "training 'style'" not in out + err and "resuming" not in out + err  # refused before anything was built or printed
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [path.name]  # nothing written, no lock left
+
+
+def test_a_crafted_resume_state_through_the_script(tmp_path: Path, trained: Path) -> None:
+    path = _craft_resume(trained, tmp_path / "ckpt", "exp_avg_wrong_shape")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *map(str, TRAINED), "--iterations", "4",
+                             "--checkpoint_dir", str(tmp_path / "ckpt"), "--resume", str(path)], capture_output=True, text=True, timeout=300)
+    _assert_one_line_error(result.returncode, result.stderr, f"--resume {path}: its training state is unusable: {RESUME['exp_avg_wrong_shape'][1]}")
+    assert "resuming" not in result.stdout
+
+
+def test_real_resume_states_pass_the_check(trained: Path) -> None:
+    """The check refuses nothing that texturenet wrote: today's run, and the checkpoints of an earlier main (tests/fixtures/compat)."""
+    from texturenet.checkpoint import load_checkpoint, resume_state_problem
+
+    for path in [trained, *sorted((ROOT / "tests" / "fixtures" / "compat").glob("*.pth"))]:
+        assert resume_state_problem(load_checkpoint(path)) == "", path
 
 
 def test_unreadable_checkpoint_says_permission_denied(tmp_path: Path, model: Path) -> None:
@@ -878,6 +1033,58 @@ def test_vgg_weights_of_the_other_network_are_named(tmp_path: Path, capsys: pyte
                            capsys)
     _assert_one_line_error(status, err, phrase)
     assert not list((tmp_path / "run").glob("*.pth"))
+
+
+@pytest.mark.parametrize("kind,phrase", [
+    ("nan", "1 weight tensor(s) hold NaN or infinite values: 0.weight"),
+    ("nan_from_environment", "1 weight tensor(s) hold NaN or infinite values: 0.weight"),
+    ("sparse", "1 weight tensor(s) are not dense floating-point tensors: 0.weight (sparse_coo tensor)"),
+    ("fp8", "1 weight tensor(s) are not dense floating-point tensors: 0.weight (float8_e4m3fn)"),
+])
+def test_vgg_weights_are_checked_like_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                                                  kind: str, phrase: str) -> None:
+    """Issue 21, case 5: one NaN in TEXTURENET_VGG_WEIGHTS made every loss NaN and the saved model NaN, with exit status 0."""
+    weights = _fake_vgg(tmp_path, "vgg19")
+    state = torch.load(weights, weights_only=True)
+    first = torch.zeros(state["features.0.weight"].shape)
+    first[0, 0, 0, 0] = float("nan")
+    state["features.0.weight"] = {"sparse": first.nan_to_num().to_sparse(), "fp8": first.nan_to_num().to(torch.float8_e4m3fn)}.get(kind, first)
+    torch.save(state, weights)
+    argv = [*TINY, "--loss_net", "vgg19", "--checkpoint_dir", tmp_path / "run"]
+    if kind == "nan_from_environment":  # the variable sets --vgg_weights' default
+        monkeypatch.setenv(cli.WEIGHTS_ENV, str(weights))
+        argv = argv[2:]
+    else:
+        argv += ["--vgg_weights", weights]
+    status, _, err = _call(cli.train_main, argv, capsys)
+    _assert_one_line_error(status, err, f"--vgg_weights {weights}: {phrase}")
+    assert not list((tmp_path / "run").glob("*.pth"))
+
+
+@pytest.mark.parametrize("value,phrase", [
+    ("99999999999999999999", "(too large)"), ("2147483648", "(too large)"), ("abc", "(not a whole number >= 0)"),
+    ("-1", "(not a whole number >= 0)"), ("closed", "(Bad file descriptor)"), ("read_only", "(it is open for reading only)"),
+])
+def test_bad_events_descriptor_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, value: str,
+                                           phrase: str) -> None:
+    """Issue 21, case 22: TEXTURENET_EVENTS_FD (the GUI's progress channel) past a C int was a TypeError traceback."""
+    import resource
+
+    from texturenet.monitor import EVENTS_FD
+
+    descriptor = os.open(PHOTO, os.O_RDONLY) if value == "read_only" else None
+    try:
+        if value == "closed":  # the highest descriptor this process may have: not open
+            value = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1)
+        elif descriptor is not None:
+            value = str(descriptor)
+        monkeypatch.setenv(EVENTS_FD, value)
+        status, out, err = _call(cli.train_main, [*TINY, "--checkpoint_dir", tmp_path], capsys)
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    _assert_one_line_error(status, err, f"{EVENTS_FD}='{value}' is not an open file descriptor {phrase}; unset it")
+    assert "training 'style'" not in out and not list(tmp_path.glob("*.pth"))
 
 
 @pytest.fixture(scope="module")

@@ -381,13 +381,11 @@ def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
     (a model trained before the strength dial and relative losses keeps its architecture and its
     objective). Settings given explicitly win, and the trainer names any that differ.
     """
-    from .checkpoint import generator_config, load_checkpoint, resume_file, training_losses
+    from .checkpoint import generator_config, load_resume_checkpoint, resume_file, training_losses
 
     path = resume_file(config)
     assert path is not None
-    checkpoint = load_checkpoint(path)
-    if not checkpoint.get("train_state"):
-        return config  # the trainer refuses it, saying why
+    checkpoint = load_resume_checkpoint(path)  # refused here, before anything is built or printed, if it cannot be resumed
 
     def saved(now: Any, stored: Any) -> Any:
         return dataclasses.replace(now, **{name: getattr(stored, name) for name in now.__dataclass_fields__

@@ -151,26 +151,39 @@ class LossConfig:
     """Loss-network layer in which the diversity term measures distances between samples."""
 
     def __post_init__(self) -> None:
-        self.content_layers = tuple(self.content_layers)
-        self.style_layers = tuple(self.style_layers)
+        """Types, choices and ranges: a checkpoint's loss settings arrive here unchecked (resumed runs, evaluation)."""
+        for name in ("loss_net", "vgg_weights", "loss_scale", "diversity_layer"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("content_layers", "style_layers"):
+            layers = getattr(self, name)
+            if not isinstance(layers, (list, tuple)) or not all(isinstance(layer, str) for layer in layers):
+                raise ValueError(f"{name} must be a list of layer names, got {layers!r}")
+            setattr(self, name, tuple(layers))
         _check_choice("loss_net", self.loss_net, LOSS_NETS)
         _check_choice("loss_scale", self.loss_scale, LOSS_SCALES)
         for layers, weights, what in (
             (self.content_layers, self.content_layer_weights, "content"),
             (self.style_layers, self.style_layer_weights, "style"),
         ):
-            if weights is not None and len(weights) != len(layers):
+            if weights is None:
+                continue
+            if not isinstance(weights, (list, tuple)) or not all(_finite_at_least_0(w) for w in weights):
+                raise ValueError(f"{what}_layer_weights must be a list of finite numbers >= 0, got {weights!r}")
+            if len(weights) != len(layers):
                 raise ValueError(
                     f"{len(weights)} {what} layer weights given for {len(layers)} {what} layers"
                 )
-        if self.content_layer_weights is not None:
-            self.content_layer_weights = tuple(float(w) for w in self.content_layer_weights)
-        if self.style_layer_weights is not None:
-            self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
+            setattr(self, f"{what}_layer_weights", tuple(float(w) for w in weights))
         for name in ("content_weight", "style_weight", "tv_weight", "diversity_weight"):
             value = getattr(self, name)
-            if not value >= 0:  # also refuses NaN
-                raise ValueError(f"{name} must be a number >= 0, got {value}")
+            if not _finite_at_least_0(value):  # also refuses NaN, infinity, and strings from a crafted checkpoint
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def _finite_at_least_0(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool) >= 0: a loss weight."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import state_dict_mismatch
+from .checkpoint import state_dict_mismatch, weights_problem
 from .errors import TexturenetError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -144,6 +144,9 @@ def load_features(arch: str, weights: str) -> nn.Sequential:
         if not state_dict_mismatch(state, expected):
             raise TexturenetError(f"--vgg_weights {weights} looks like {other}, not {arch}; pass --loss_net {other}")
         raise TexturenetError(f"--vgg_weights {weights} does not fit torchvision's {arch}: {mismatch}")
+    problem = weights_problem(state, features.state_dict())  # checked like a checkpoint's: one NaN makes every loss NaN
+    if problem:
+        raise TexturenetError(f"--vgg_weights {weights}: {problem}")
     features.load_state_dict(state)
     return features
 

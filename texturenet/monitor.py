@@ -7,12 +7,15 @@ loss plot, which people would rather look at than read, plus the losses as CSV.
 from __future__ import annotations
 
 import csv
+import fcntl
 import html
 import io
 import json
 import logging
 import math
 import os
+import re
+import reprlib
 import sys
 import threading
 import time
@@ -67,14 +70,26 @@ class JsonLinesMonitor:
 
     @classmethod
     def from_environment(cls) -> Optional["JsonLinesMonitor"]:
-        """The monitor :data:`EVENTS_FD` asks for, or None when it is not set."""
-        descriptor = os.environ.get(EVENTS_FD)
-        if not descriptor:
+        """The monitor :data:`EVENTS_FD` asks for, or None when it is not set; one line for a value that is not a
+        descriptor open for writing (not a number, negative, past a C int, closed, read-only)."""
+        text = os.environ.get(EVENTS_FD)
+        if not text:
             return None
         try:
-            return cls(os.fdopen(int(descriptor), "w", buffering=1, encoding="utf-8"))
-        except (ValueError, OSError) as error:
-            raise TexturenetError(f"{EVENTS_FD}={descriptor!r} is not an open file descriptor ({error}); unset it") from None
+            if not re.fullmatch(r"[0-9]+", text):
+                raise ValueError("not a whole number >= 0")
+            descriptor = int(text)
+            flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)  # OverflowError past a C int, OSError (EBADF) when closed
+            if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+                raise ValueError("it is open for reading only")
+            return cls(os.fdopen(descriptor, "w", buffering=1, encoding="utf-8"))
+        except OverflowError:
+            why = "too large"
+        except OSError as error:
+            why = error.strerror or str(error)
+        except ValueError as error:
+            why = str(error)
+        raise TexturenetError(f"{EVENTS_FD}={reprlib.repr(text)} is not an open file descriptor ({why}); unset it")
 
     def _send(self, event: dict[str, Any]) -> None:
         if self.stream is None:
@@ -200,6 +215,12 @@ class VisdomMonitor:
     the last send into one ``update='append'`` request per window, so a slow or dead server never
     blocks a training step. Every point is kept, so when the server goes away (warned once) and
     comes back, even restarted empty, the windows are redrawn whole and nothing is lost.
+    ``timeout`` is a total deadline, not only a per-read one (a server that trickles a byte a second
+    never trips a per-read timeout): for the check at start, for each request and for the last
+    points at close, so a misbehaving server never holds up training or the end of the run (its
+    lock, a GUI waiting for it). A server that answers nothing times out each read after half of it
+    and counts as away (retried); a request still unfinished after all of it drops the monitor, with
+    one warning, since its thread is stuck in that request.
     visdom is imported here only, so runs without ``--viz`` never load it.
     """
 
@@ -216,9 +237,10 @@ class VisdomMonitor:
                 "--viz needs the visdom package: PIP_CONSTRAINT=constraints.txt pip install visdom, or drop --viz"
             ) from None
         logging.getLogger("visdom").setLevel(logging.ERROR)  # its socket and session notices are noise here
-        if not _answers(self.url, timeout=min(timeout, 5.0)):
+        why = _unanswered(self.url, deadline=min(timeout, 5.0))
+        if why:
             raise TexturenetError(
-                f"--viz: no Visdom server answers at {self.url}; start one in another terminal with "
+                f"--viz: no Visdom server answers at {self.url} ({why}); start one in another terminal with "
                 f"`texturenet-visdom --port {port}` (or `python -m texturenet.visdom_server --port {port}`), "
                 "or drop --viz"
             )
@@ -226,7 +248,7 @@ class VisdomMonitor:
         class Client(visdom.Visdom):  # type: ignore[misc, name-defined]
             def _handle_post(self, url: str, data: Any = None) -> str:
                 """The stock client posts without a timeout; a hung server would hang the sender forever."""
-                response = self.session.post(url, data=data, timeout=timeout)
+                response = self.session.post(url, data=data, timeout=timeout / 2)  # per read; the whole request: _stalled
                 response.raise_for_status()
                 return response.text
 
@@ -234,7 +256,7 @@ class VisdomMonitor:
         self._client: Any = None
         self.server, self.port, self.env = server, port, env
         self._history = history  # the trainer's; holds a resumed run's earlier points when start() is called
-        self.interval, self.retry = interval, retry
+        self.interval, self.retry, self.timeout = interval, retry, timeout
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._series: dict[str, _Series] = {}
@@ -245,6 +267,8 @@ class VisdomMonitor:
         self._checkpoints: list[str] = []
         self._closing = False
         self._down = False
+        self._busy_since: Optional[float] = None  # when the request under way began (time.monotonic), None between requests
+        self._dropped = False
         self._thread: Optional[threading.Thread] = None
 
     # -- the Monitor protocol: called on the training thread, only touches memory ------------
@@ -261,33 +285,58 @@ class VisdomMonitor:
         self._thread.start()
 
     def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
+        if self._stalled():
+            return
         with self._lock:
             self._add(iteration, losses, lr, images_per_second)
         self._wake.set()
 
     def samples(self, iteration: int, grid: Tensor) -> None:
+        if self._stalled():
+            return
         with self._lock:
             self._grid = (iteration, grid)
             self._unsent.add(self.SAMPLES)
         self._wake.set()
 
     def checkpoint(self, iteration: int, path: Path) -> None:
+        if self._stalled():
+            return
         with self._lock:
             self._checkpoints.append(f"iteration {iteration}: {path}")
             self._set_text()
         self._wake.set()
 
     def close(self) -> None:
-        """Send what is left (one more try if the server is away), then stop the sender."""
-        if self._thread is None:
+        """Send what is left (one more try if the server is away) within ``timeout`` seconds, then stop the sender."""
+        if self._thread is None or self._stalled():
             return
         self._closing = True
         self._wake.set()
-        self._thread.join()
-        with self._lock:
-            unsent = sum(len(s.x) - s.sent for s in self._series.values())
+        self._thread.join(self.timeout)
+        if self._thread.is_alive():  # stuck in a request that neither finishes nor fails: left behind (a daemon thread)
+            self._drop(f"{self.url} did not take the last points within {self.timeout:g} s")
+            return
+        unsent = self._unsent_points()
         if unsent:
             tqdm.write(f"visdom: warning: {unsent} logged points were not sent ({self.url} did not answer)", file=sys.stderr)
+
+    def _stalled(self) -> bool:
+        """Whether the monitor is dropped: now, if the request under way has run past ``timeout`` seconds in all."""
+        since = self._busy_since
+        if not self._dropped and since is not None and time.monotonic() - since > self.timeout:
+            self._drop(f"a request to {self.url} has not finished in {self.timeout:g} s")
+        return self._dropped
+
+    def _drop(self, why: str) -> None:
+        """Stop streaming, with the one warning (called on the training thread only, so said once)."""
+        self._dropped = True
+        tqdm.write(f"visdom: warning: {why}; stopped streaming to it ({self._unsent_points()} logged points not sent; "
+                   "the checkpoints and the loss CSV have them all)", file=sys.stderr)
+
+    def _unsent_points(self) -> int:
+        with self._lock:
+            return sum(len(s.x) - s.sent for s in self._series.values())
 
     # -- the sender thread -------------------------------------------------------------------
 
@@ -332,9 +381,16 @@ class VisdomMonitor:
             self._wake.wait(self.retry if self._down else None)
             self._wake.clear()
             closing = self._closing
+            self._busy_since = time.monotonic()
+            error: Optional[Exception] = None
             try:
                 self._send_pending()
-            except Exception as error:  # noqa: BLE001 - whatever the network does, training goes on
+            except Exception as caught:  # noqa: BLE001 - whatever the network does, training goes on
+                error = caught
+            self._busy_since = None
+            if self._dropped:
+                return  # given up on by the training thread, which said so
+            if error is not None:
                 if not self._down:
                     self._down = True
                     tqdm.write(
@@ -342,10 +398,9 @@ class VisdomMonitor:
                         "and plotting resumes when the server is back", file=sys.stderr,
                     )
                 self._redraw_all()
-            else:
-                if self._down:
-                    tqdm.write(f"visdom: the server at {self.url} is back; plots resumed", file=sys.stderr)
-                    self._down = False
+            elif self._down:
+                tqdm.write(f"visdom: the server at {self.url} is back; plots resumed", file=sys.stderr)
+                self._down = False
             if closing:
                 return
             if not self._down:
@@ -390,12 +445,23 @@ class VisdomMonitor:
                         opts={"title": "run configuration and checkpoints", "width": 480, "height": 400})
 
 
-def _answers(url: str, timeout: float) -> bool:
-    """Whether anything serves HTTP at ``url`` (checked before any model is built)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered, even if not with 200
-    except (OSError, ValueError):
-        return False
+def _unanswered(url: str, deadline: float) -> str:
+    """Why nothing serves HTTP at ``url`` within ``deadline`` seconds in all ("" if something does; checked before any
+    model is built). urllib's timeout bounds each read, not the answer, so the request runs in a daemon thread given
+    ``deadline`` seconds; one that a trickling server keeps busy is left behind and ends with the process."""
+    outcome: list[str] = []
+
+    def probe() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=deadline):
+                outcome.append("")
+        except urllib.error.HTTPError:
+            outcome.append("")  # it answered, even if not with 200
+        except Exception as error:  # noqa: BLE001 - refused, reset, not HTTP, a bad URL: all mean "no server here"
+            reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+            outcome.append(getattr(reason, "strerror", None) or str(reason) or type(error).__name__)
+
+    thread = threading.Thread(target=probe, name="visdom-check", daemon=True)
+    thread.start()
+    thread.join(deadline)
+    return outcome[0] if outcome else f"no complete answer within {deadline:g} s"

@@ -23,7 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_checkpoint, make_checkpoint,
+from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_resume_checkpoint, make_checkpoint,
                          remove_stale_temporaries, resume_file, run_file, run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, process_group, rank_from_environment
@@ -396,10 +396,8 @@ class Trainer:
     def _restore(self, generator: PyramidGenerator, optimizer, scheduler) -> int:
         path = self.resume_from
         assert path is not None
-        checkpoint = load_checkpoint(path)
-        state = checkpoint.get("train_state")
-        if not state:
-            raise TexturenetError(f"--resume {path}: this checkpoint holds no training state (it is a final export)")
+        checkpoint = load_resume_checkpoint(path)  # the whole training state checked before anything is loaded
+        state = checkpoint["train_state"]
         saved = generator_config(checkpoint)
         if saved != self.config.generator:
             differences = [

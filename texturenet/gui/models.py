@@ -59,7 +59,7 @@ class ModelShelf:
                     config = generator_config(checkpoint)
                     info.update(mode=config.mode, max_strength=config.max_strength, iteration=int(checkpoint["iteration"]),
                                 final=is_final(path))
-                except (TexturenetError, KeyError, TypeError, ValueError) as error:
+                except Exception as error:  # noqa: BLE001 - one bad file is listed as unusable, never hides the others
                     info.update(mode=None, error=str(error).replace(str(path), path.name))
                 self._info[path] = cached = (key, info)
             models.append(cached[1])
