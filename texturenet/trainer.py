@@ -157,7 +157,8 @@ class Trainer:
         if checkpoint.get("name") != self.name:
             return False
         folder = self.config.checkpoint_dir.resolve()
-        config = (checkpoint.get("train_state") or {}).get("config") if isinstance(checkpoint.get("train_state"), dict) else None
+        state = checkpoint.get("train_state")
+        config = state.get("config") if isinstance(state, dict) else None
         written_for = config.get("checkpoint_dir") if isinstance(config, dict) else None
         return self.resume_from.resolve().parent == folder or (isinstance(written_for, str) and Path(written_for).resolve() == folder)
 
@@ -493,7 +494,8 @@ class Trainer:
         (finite losses can still give non-finite gradients). The last checkpoint written stays as it was.
         """
         first = int(self._first_bad) if self._first_bad is not None else 0
-        weights = generator is not None and not bool(torch.stack([torch.isfinite(p).all() for p in generator.parameters()]).all())
+        weights = generator is not None and not bool(torch.stack(
+            [torch.isfinite(value).all() for value in generator.state_dict().values() if value.is_floating_point()]).all())  # buffers too
         if not any_rank(bool(first) or weights, self.rank, self.device):
             return
         if first and self._bad_terms is not None:
