@@ -3,8 +3,8 @@
 Too full to start: refused before training. Filling up mid-run: one clear error, every
 checkpoint already written still loads, no temporary file left behind. Full at the final save: the
 checkpoint is kept in $TMPDIR and the error gives the --resume that finishes the run (or, with
-nowhere to write, says the state is lost, never pointing to a resume that cannot work). A picture written onto a full
-disk leaves the file that was there. About 15 s.
+nowhere to write, says the state is lost, never pointing to a resume that cannot work). A picture
+written onto a full disk leaves the file that was there. About 40 s.
 """
 from __future__ import annotations
 

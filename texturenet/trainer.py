@@ -452,18 +452,19 @@ class Trainer:
         except TexturenetError as error:
             failed = str(error)
         iteration = checkpoint["iteration"]
-        folder: Optional[Path] = None
         try:
             folder = Path(tempfile.mkdtemp(prefix="texturenet-rescue-"))
-            save_atomic(checkpoint, folder / path.name)
-        except (OSError, TexturenetError) as error:
-            problem = (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
-            if folder is not None:
-                folder.rmdir()  # empty: save_atomic leaves nothing behind
+        except OSError as error:
+            problem = error.strerror or str(error)
         else:
-            rescue = folder / path.name
-            raise TexturenetError(f"{failed}; the run's state at iteration {iteration} is kept in {rescue} instead: free some "
-                                  f"space, then continue with the same command plus --resume {rescue}")
+            try:
+                save_atomic(checkpoint, folder / path.name)
+            except TexturenetError as error:
+                folder.rmdir()  # empty: save_atomic leaves nothing behind
+                problem = str(error)
+            else:
+                raise TexturenetError(f"{failed}; the run's state at iteration {iteration} is kept in {folder / path.name} instead: "
+                                      f"free some space, then continue with the same command plus --resume {folder / path.name}")
         try:
             newest = newest_run_file(self.config.checkpoint_dir, self.name)
             left = f"continue from the newest checkpoint with the same command plus --resume {newest}"
