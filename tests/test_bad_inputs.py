@@ -613,6 +613,14 @@ def test_a_diverged_run_stops_and_keeps_the_last_good_model(tmp_path: Path, caps
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before  # no NaN checkpoint, grid or loss table
 
 
+def test_a_loss_that_overflows_at_the_first_step_names_its_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    status, _, err = _train_into(tmp_path / "ckpt", capsys, "--style_weight", "1e38", "--iterations", "2")
+    _assert_one_line_error(status, err, "training diverged: the total loss was NaN or infinite at iteration 1; likely cause: "
+                                        "loss weights too large for float32 (--style_weight, --content_weight, --tv_weight); "
+                                        "stopped without writing anything: no checkpoint of this run was written")
+    assert not list((tmp_path / "ckpt").glob("*.pth"))
+
+
 def test_written_files_follow_the_umask(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
     previous = os.umask(0o027)
     try:

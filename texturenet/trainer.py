@@ -499,6 +499,7 @@ class Trainer:
             [torch.isfinite(value).all() for value in generator.state_dict().values() if value.is_floating_point()]).all())  # buffers too
         if not any_rank(bool(first) or weights, self.rank, self.device):
             return
+        named: list[str] = []
         if first and self._bad_terms is not None:
             bad = [name for name, flag in zip(self._watched, self._bad_terms.tolist()) if flag]
             named = [name for name in (*TERMS[1:], DIVERSITY) if name in bad] or bad  # the weighted terms, not each style layer's
@@ -507,7 +508,9 @@ class Trainer:
             what = f"the weights became NaN or infinite by iteration {iteration}"
         else:
             what = f"another process's loss was NaN or infinite by iteration {iteration}"
-        if first == self._start + 1:  # no step taken yet: the learning rate cannot be the cause
+        if first and named == ["total"]:  # each term finite, their weighted sum not
+            cause = "loss weights too large for float32 (--style_weight, --content_weight, --tv_weight)"
+        elif first == self._start + 1:  # no step taken yet: the learning rate cannot be the cause
             cause = ("the loss network's weights (--vgg_weights, TEXTURENET_VGG_WEIGHTS), the style image or the resumed weights, "
                      "as no step had been taken yet")
         else:
