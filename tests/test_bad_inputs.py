@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -753,6 +754,98 @@ def test_resume_says_what_changed_and_refuses_going_backwards(tmp_path: Path, ca
     assert "resuming with --lr 0.01; the checkpoint was trained with 0.001" in out
     state = load_checkpoint(folder / "style.pth")["train_state"]
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01 * 0.8 ** 2)  # the new schedule at iteration 4
+
+
+# -- a run's files are the run's (issue 21, cases 3-6) ---------------------------------------------
+
+RUN_NAME_ERRORS = [
+    (["--name", "../escaped"], "is not a usable run name"),
+    (["--name", "sub/run"], "is not a usable run name"),
+    (["--name", ".hidden"], "is not a usable run name"),
+    (["--name", "nul\0byte"], "is not a usable run name"),
+    (["--name", "mosaic_iter3000"], "not ending in _iterN"),
+]
+
+
+@pytest.mark.parametrize("argv,phrase", RUN_NAME_ERRORS, ids=[repr(a[1]) for a, _ in RUN_NAME_ERRORS])
+def test_run_names_that_leave_the_folder_or_read_as_a_checkpoint_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                              argv: list[str], phrase: str) -> None:
+    status, _, err = _train_into(tmp_path / "ckpt" / "in", capsys, *argv)
+    _assert_one_line_error(status, err, phrase)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing written, inside the folder or beside it
+
+
+def test_a_texture_named_like_a_checkpoint_needs_a_name(tmp_path: Path, capsys: pytest.CaptureFixture, style_image: Path) -> None:
+    texture = tmp_path / "glass_iter2.png"
+    shutil.copy(style_image, texture)
+    status, _, err = _train_into(tmp_path / "ckpt", capsys, "--texture", texture)
+    _assert_one_line_error(status, err, "the run name 'glass_iter2' (from --texture) ends like a checkpoint along the way")
+    assert _train_into(tmp_path / "ckpt", capsys, "--texture", texture, "--name", "glass")[0] == 0
+
+
+def _renamed_run(source: Path, target: Path, name: str) -> bytes:
+    """``source``'s checkpoint stored as run ``name`` in ``target``, as a run of that name made before such names were refused."""
+    checkpoint = torch.load(source, weights_only=True)
+    checkpoint["name"] = name
+    save_atomic(checkpoint, target)
+    return target.read_bytes()
+
+
+def test_a_run_named_like_an_iteration_of_another_is_left_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    assert _train_into(folder, capsys, "--name", "other", "--iterations", "3")[0] == 0
+    theirs = _renamed_run(folder / "other.pth", folder / "mosaic_iter3000.pth", "mosaic_iter3000")
+    assert _train_into(folder, capsys, "--name", "mosaic")[0] == 0  # not an earlier run of 'mosaic'
+    status, out, err = _train_into(folder, capsys, "--name", "mosaic", "--overwrite")
+    assert status == 0 and "--overwrite: removed 1 checkpoint(s) of the earlier run 'mosaic'" in out, err
+    status, out, err = _train_into(folder, capsys, "--name", "mosaic", "--resume", "auto", "--iterations", "4")
+    assert status == 0 and "resuming at iteration 1" in out, err  # its own mosaic.pth (1), not the other run's file (3)
+    assert (folder / "mosaic_iter3000.pth").read_bytes() == theirs
+    # A run that could reach iteration 3000 could write over it: refused, --overwrite or not.
+    for extra in ((), ("--overwrite",)):
+        status, _, err = _train_into(folder, capsys, "--name", "mosaic", "--resume", "auto", "--iterations", "3000", *extra)
+        _assert_one_line_error(status, err, f"could write over {folder / 'mosaic_iter3000.pth'}, which holds another run ('mosaic_iter3000')")
+    assert (folder / "mosaic_iter3000.pth").read_bytes() == theirs
+
+
+def test_resuming_another_run_into_a_finished_one_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    assert _train_into(folder, capsys)[0] == 0
+    finished = {path.name: path.read_bytes() for path in folder.glob("style*")}
+    assert {"style.pth", "style_loss.png", "style_losses.csv"} <= set(finished)
+    assert _train_into(folder, capsys, "--name", "other", "--save_every", "1", "--iterations", "3")[0] == 0
+    status, _, err = _train_into(folder, capsys, "--resume", folder / "other_iter2.pth", "--iterations", "4")
+    _assert_one_line_error(status, err, f"run 'style' already has checkpoints in {folder} (style.pth), and --resume "
+                                        f"{folder / 'other_iter2.pth'} is not one of them (it holds run 'other')")
+    assert "--name OTHER" in err and "--overwrite" in err
+    assert {path.name: path.read_bytes() for path in folder.glob("style*")} == finished
+    # Its own checkpoint continues it; another run's, under a new name, starts a run beside it.
+    assert _train_into(folder, capsys, "--resume", folder / "style.pth", "--iterations", "2")[0] == 0
+    status, out, err = _train_into(folder, capsys, "--resume", folder / "other_iter2.pth", "--iterations", "4", "--name", "branch")
+    assert status == 0 and "resuming at iteration 2" in out, err
+    assert load_checkpoint(folder / "branch.pth")["iteration"] == 4
+
+
+def test_a_diverged_run_stops_and_keeps_the_last_good_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "ckpt"
+    assert _train_into(folder, capsys, "--iterations", "2")[0] == 0
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    status, _, err = _train_into(folder, capsys, "--resume", "auto", "--lr", "1e30", "--iterations", "30", "--log_every", "10",
+                                 "--save_every", "5")
+    _assert_one_line_error(status, err, "training diverged: the ")
+    line = next(line for line in err.splitlines() if "error:" in line)
+    assert re.search(r"losse?s? (was|were) NaN or infinite at iteration \d+; likely cause: a learning rate too high "
+                     r"\(--lr 1e\+30: try 10x lower\)", line), line
+    assert f"stopped without writing anything: the last checkpoint, {folder / 'style.pth'}, is kept as it was" in line
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before  # no NaN checkpoint, grid or loss table
+
+
+def test_a_loss_that_overflows_at_the_first_step_names_its_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    status, _, err = _train_into(tmp_path / "ckpt", capsys, "--style_weight", "1e38", "--iterations", "2")
+    _assert_one_line_error(status, err, "training diverged: the total loss was NaN or infinite at iteration 1; likely cause: "
+                                        "loss weights too large for float32 (--style_weight, --content_weight, --tv_weight); "
+                                        "stopped without writing anything: no checkpoint of this run was written")
+    assert not list((tmp_path / "ckpt").glob("*.pth"))
 
 
 def test_written_files_follow_the_umask(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:

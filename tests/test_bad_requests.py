@@ -32,7 +32,7 @@ import texturenet.data
 from _visdom_server import ROOT, answers, free_port
 from conftest import TINY
 from test_gui import png_bytes, save_random_model
-from texturenet.checkpoint import RunLock
+from texturenet.checkpoint import RunLock, load_checkpoint, save_atomic
 from texturenet.gui import GuiApp, GuiConfig, GuiServer
 
 TIMEOUT = 0.3
@@ -219,6 +219,7 @@ def earlier_run_files_are_not_replaced(served: Served, _monkeypatch: pytest.Monk
     """A stopped run's NAME_iter3.pth, or a running run's NAME.lock: a new run of that name is refused, nothing is touched."""
     stopped = served.checkpoints / "again_iter3.pth"
     save_random_model(stopped, "style")
+    save_atomic({**load_checkpoint(stopped), "name": "again"}, stopped)  # as run 'again' stores it (a file is its stored name's run)
     before = stopped.read_bytes()
     status, answer = served.train(name="again")
     assert status == 409 and answer["error"] == (

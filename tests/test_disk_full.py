@@ -1,11 +1,15 @@
 """A full disk, on a real small filesystem (tmpfs, mounted here; skipped where mounting is not allowed).
 
 Too full to start: refused before training. Filling up mid-run: one clear error, every
-checkpoint already written still loads, no temporary file left behind. A picture written onto a full
-disk leaves the file that was there. About 15 s.
+checkpoint already written still loads, no temporary file left behind. Full at the final save: the
+checkpoint is kept in $TMPDIR and the error gives the --resume that finishes the run (or, with
+nowhere to write, says the state is lost, never pointing to a resume that cannot work). A picture
+written onto a full disk leaves the file that was there. About 40 s.
 """
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +54,27 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     yield from _mount(tmp_path / "full", "32k")
 
 
-def _train(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--checkpoint_dir", str(folder)],
-                          capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+def _environment(temporary: Path) -> dict[str, str]:
+    """The training script's environment, with ``temporary`` as $TMPDIR (where a checkpoint the disk cannot take is kept)."""
+    temporary.mkdir(exist_ok=True)
+    return {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "TMPDIR": str(temporary)}
+
+
+def _train(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--checkpoint_dir", str(folder), *extra],
+                          capture_output=True, text=True, timeout=600, env=_environment(folder.parent / "tmp"))
+
+
+def _fill(folder: Path) -> None:
+    """Write ``folder/filler`` until its disk is full (unbuffered, so that nothing is left to fail at close)."""
+    descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(descriptor, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def test_disk_too_full_to_start_is_refused_before_training(full_disk: Path) -> None:
@@ -78,6 +100,50 @@ def test_disk_filling_up_mid_run_keeps_every_checkpoint(small_disk: Path) -> Non
     assert len(written) >= 1  # it did train and save before the disk filled up
     assert all(load_checkpoint(path)["iteration"] >= 1 for path in written)
     assert not [p for p in small_disk.iterdir() if ".tmp" in p.name]
+
+
+def _train_then_fill(folder: Path, temporary: Path) -> subprocess.CompletedProcess:
+    """Train with only a final save, filling the disk once training has started (after the checks before it)."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--save_every", "0", "--val_images", "0",
+                                "--checkpoint_dir", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_environment(temporary))
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("training 'style'"):
+                break
+        _fill(folder)
+        out, err = process.communicate(timeout=600)
+    finally:
+        process.kill()  # a failed test leaves no run on the disk it unmounts
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_disk_full_at_the_final_save_keeps_the_run_elsewhere(small_disk: Path, tmp_path: Path) -> None:
+    result = _train_then_fill(small_disk, tmp_path / "tmp")
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and f"could not write checkpoint {small_disk / 'style.pth'} (No space left on device)" in errors[0]
+    kept = re.search(r"the run's state at iteration 200 is kept in (\S+) instead: free some space, then continue with the same "
+                     r"command plus --resume \1$", errors[0])
+    assert kept and "--resume auto" not in errors[0], errors[0]
+    rescued = Path(kept[1])
+    assert rescued.parent.parent == tmp_path / "tmp" and load_checkpoint(rescued)["iteration"] == 200
+    # The --resume it gives works: with space again, the model lands where it belongs.
+    (small_disk / "filler").unlink()
+    resumed = _train(small_disk, "--save_every", "0", "--val_images", "0", "--resume", str(rescued))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert load_checkpoint(small_disk / "style.pth")["iteration"] == 200
+
+
+def test_disk_full_everywhere_at_the_final_save_says_what_is_lost(small_disk: Path) -> None:
+    result = _train_then_fill(small_disk, small_disk)  # $TMPDIR on the same full disk
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and f"keeping it in {small_disk} failed too" in errors[0], errors
+    assert errors[0].endswith("so the state at iteration 200 is lost: no checkpoint of this run exists to resume from")
+    assert not list(small_disk.rglob("*.pth")) and not list(small_disk.glob("texturenet-rescue-*"))  # nothing half-kept
 
 
 def test_stylize_onto_a_full_disk_keeps_the_picture_already_there(full_disk: Path, random_model: Path, tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from typing import Callable
 import pytest
 import torch
 
-from texturenet.checkpoint import load_checkpoint
+from texturenet import cli, trainer
+from texturenet.checkpoint import is_final, load_checkpoint
 from conftest import ROOT
 
 ITERATIONS = 24
@@ -29,11 +30,12 @@ TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "
         "--style_layers", "relu1_1,relu2_1", "--content_layers", "relu2_1"]
 
 
-def _start(folder: Path, *extra: str) -> subprocess.Popen:
+def _start(folder: Path, *extra: str, session: bool = False) -> subprocess.Popen:
+    """The training script in the background, logging to ``folder``.log; ``session``: in a process group of its own."""
     log = open(folder.parent / f"{folder.name}.log", "a")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny convolutions: threads only contend on shared cores
     return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "--checkpoint_dir", str(folder), *extra],
-                            stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=session)
 
 
 def _wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 120) -> None:
@@ -115,3 +117,47 @@ def test_killed_terminated_interrupted_then_resumed_matches_uninterrupted(tmp_pa
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
     assert "Traceback" not in (tmp_path / "run.log").read_text()
     shutil.rmtree(tmp_path)  # ~50 checkpoints: do not keep them in pytest's temp folders
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_to_the_process_group_saves_with_loader_workers(tmp_path: Path) -> None:
+    """What ``timeout``, systemd and SLURM do: SIGTERM to every process of the group, DataLoader workers included (issue 21, case 7)."""
+    folder = tmp_path / "run"
+    process = _start(folder, "--workers", "2", "--iterations", "100000", session=True)
+    _wait_for(lambda: bool(_checkpoints(folder)), process)
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    log = (tmp_path / "run.log").read_text()
+    stopped = re.search(r"stopped by SIGTERM after iteration (\d+); saved (\S+)\. Resume with the same command plus --resume \2", log)
+    assert stopped and "Traceback" not in log, log[-3000:]
+    assert load_checkpoint(Path(stopped[2]))["iteration"] == int(stopped[1])
+    deadline = time.monotonic() + 60  # the workers were shut down with the run, not left behind
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "loader workers outlived the run"
+        time.sleep(0.1)
+    shutil.rmtree(tmp_path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_during_the_final_save_completes_the_run(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SIGINT, sent to this process just as the final checkpoint is about to be written (issue 21, case 9)."""
+    folder = tmp_path / "run"
+    write = trainer.save_atomic
+
+    def interrupted(checkpoint: dict, path: Path) -> None:
+        if path.parent == folder and is_final(path):
+            os.kill(os.getpid(), signal.SIGINT)
+        write(checkpoint, path)
+
+    monkeypatch.setattr(trainer, "save_atomic", interrupted)
+    cli.train_main([*TINY, "--iterations", "2", "--save_every", "0", "--val_images", "1", "--checkpoint_dir", str(folder)])  # exit 0
+    out = capsys.readouterr().out
+    assert "SIGINT arrived after the last iteration, during the final save, which was finished first: the run is complete" in out
+    assert load_checkpoint(folder / "style.pth")["iteration"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["style.pth", "style_chelsea.jpg", "style_loss.png", "style_losses.csv",
+                                                       "style_samples.png"]

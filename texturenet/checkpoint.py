@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from .config import GeneratorConfig, LossConfig, TrainConfig
+from .config import ALONG_THE_WAY, GeneratorConfig, LossConfig, TrainConfig
 from .errors import TexturenetError
 from .files import temporary_pattern, write_atomic
 from .generator import PyramidGenerator
@@ -58,17 +58,15 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
     Serialised in memory first (a checkpoint is a few MB), then written: torch.save's zip writer
     turns a full disk met while it writes into a RuntimeError about file positions, which would
     hide the OSError (ENOSPC) behind it; a plain write raises the OSError itself.
+    A failed write (disk full, folder gone) leaves the file already there and says so; what to do next is the
+    caller's to say (the trainer keeps the run's state elsewhere, Trainer._write).
     """
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    try:
-        write_atomic(path, lambda file: file.write(buffer.getbuffer()), "checkpoint")
-    except TexturenetError as error:  # disk full, folder gone, ...: the checkpoints already there are untouched
-        raise TexturenetError(f"{error}; the checkpoints already written are intact: continue with --resume auto") from None
+    write_atomic(path, lambda file: file.write(buffer.getbuffer()), "checkpoint")
 
 
-_ALONG_THE_WAY = r"_iter\d+"
-RUN_FILE = rf"({_ALONG_THE_WAY})?\.pth"
+RUN_FILE = rf"({ALONG_THE_WAY})?\.pth"
 """What follows a run's name in its checkpoint files: ``NAME.pth`` (final) or ``NAME_iterN.pth`` (along the way)."""
 
 
@@ -79,7 +77,7 @@ def run_file(folder: Path, name: str, iteration: Optional[int] = None) -> Path:
 
 def is_final(path: Path) -> bool:
     """Whether ``path`` is named as a run's final model (``NAME.pth``), not as one along the way."""
-    return not re.search(_ALONG_THE_WAY + r"\.pth$", path.name)
+    return not re.search(ALONG_THE_WAY + r"\.pth$", path.name)
 
 
 def newest_run_file(folder: Path, name: str) -> Path:
@@ -115,10 +113,49 @@ def run_output(folder: Path, name: str, kind: str) -> Path:
     return folder / f"{name}{after}{suffix}"
 
 
-def run_files(folder: Path, name: str) -> list[Path]:
-    """The checkpoint files of run ``name`` in ``folder`` (final and intermediate), sorted."""
+def _named_like_run(folder: Path, name: str) -> list[Path]:
+    """The files in ``folder`` named as run ``name``'s checkpoints (:data:`RUN_FILE`), whoever wrote them, sorted."""
     pattern = re.compile(re.escape(name) + RUN_FILE)
     return sorted(path for path in folder.glob(f"{glob.escape(name)}*.pth") if pattern.fullmatch(path.name)) if folder.is_dir() else []
+
+
+def stored_name(path: Path) -> Optional[str]:
+    """The run name checkpoint ``path`` holds (``checkpoint["name"]``), or None where it cannot be read.
+
+    The file is memory-mapped, so only the small entries are read, not its tensors.
+    """
+    try:
+        _check_regular_file(path)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # damaged, not ours, unreadable: no name to go by
+        return None
+    name = checkpoint.get("name") if isinstance(checkpoint, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def run_files(folder: Path, name: str) -> list[Path]:
+    """The checkpoint files of run ``name`` in ``folder`` (final and along the way), sorted.
+
+    A file is the run's by its stored name, not by its file name alone: run ``mosaic_iter3000``'s final model is
+    named like run ``mosaic``'s checkpoint of iteration 3000 (config.RUN_NAME refuses such names now, but runs
+    named so exist). A file whose stored name cannot be read goes by its file name.
+    """
+    return [path for path in _named_like_run(folder, name) if stored_name(path) in (name, None)]
+
+
+def other_runs_in_the_way(folder: Path, name: str, iterations: int) -> list[tuple[Path, str]]:
+    """(file, its run) for the files of other runs that run ``name`` could write over in ``folder`` within ``iterations``.
+
+    Its final ``NAME.pth``, or a ``NAME_iterN.pth`` with N up to ``iterations`` (a stop by a signal saves at
+    any iteration), holding another run's name (see :func:`run_files`).
+    """
+    in_the_way = []
+    for path in _named_like_run(folder, name):
+        owner = stored_name(path)
+        iteration = re.fullmatch(re.escape(name) + r"_iter(\d+)\.pth", path.name)
+        if owner not in (name, None) and (iteration is None or int(iteration[1]) <= iterations):
+            in_the_way.append((path, owner))
+    return in_the_way
 
 
 def remove_stale_temporaries(folder: Path, name: str) -> int:

@@ -25,6 +25,13 @@ VIDEO_NOISE = ("fixed", "fresh")
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 LOSS_SCALES = ("relative", "absolute")
 
+ALONG_THE_WAY = r"_iter\d+"
+"""What follows a run's name in the names of its checkpoints along the way (``NAME_iterN.pth``)."""
+RUN_NAME = re.compile(rf"(?!.*\.\.)(?!.*{ALONG_THE_WAY}$)[A-Za-z0-9_][A-Za-z0-9_.-]{{0,63}}")
+"""A run name (``--name``, the GUI's name field): a plain file name, so every file of the run stays in its folder
+(no separator, ``..``, NUL or leading dot), and not ending in ``_iterN``, which would read as another run's
+checkpoint along the way (run ``mosaic_iter3000``'s final model is named like run ``mosaic``'s 3000th iteration)."""
+
 GENERATOR_BOUNDS: dict[str, tuple[int, int]] = {"scales": (1, 8), "channels": (1, 128), "noise_depth": (0, 64)}
 """Inclusive ranges of the generator's sizes, for training flags and checkpoints alike (a checkpoint is input
 from strangers: its config is checked against these before anything is built). The paper uses K = 5-6 scales
@@ -252,6 +259,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.texture is None:
             self.texture = BUNDLED_STYLE
+        if self.name is not None and not RUN_NAME.fullmatch(self.name):
+            raise ValueError(f"name {self.name!r} is not a usable run name: use letters, digits, '_', '-' and '.' (at most 64, "
+                             "not starting with '.' or '-', no '..'), not ending in _iterN (the names of checkpoints along the way)")
+        if re.search(ALONG_THE_WAY + "$", self.run_name):
+            raise ValueError(f"the run name {self.run_name!r} (from --texture) ends like a checkpoint along the way (_iterN); "
+                             "pass --name to choose another")
         if self.mode == "style" and self.data_dir is None:
             self.data_dir = BUNDLED_PHOTOS
         for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step"):

@@ -294,9 +294,14 @@ class RunSampler(Sampler):
                 position += 1
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    """Ctrl-C is the main process's to handle (finish the step, save); workers keep serving it."""
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Ctrl-C and SIGTERM are the main process's to handle (finish the step, save, shut the loader down); workers keep serving it.
+
+    Both reach the workers too: Ctrl-C goes to the terminal's process group, and ``timeout``, systemd and SLURM
+    send SIGTERM to the whole group, which would kill a worker and the run with it.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def photo_loader(
@@ -317,7 +322,7 @@ def photo_loader(
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
-        worker_init_fn=_ignore_sigint if workers > 0 else None,
+        worker_init_fn=_ignore_stop_signals if workers > 0 else None,
         # Its own RNG for worker seeds: otherwise starting the loader draws from torch's global
         # RNG, which drives the generator's noise, and a resumed run would drift from the original.
         generator=torch.Generator().manual_seed(seed),

@@ -7,12 +7,15 @@ content term (Eq. 4). Everything about a run lives in :class:`TrainConfig`.
 
 Nothing is lost: checkpoints are written atomically and carry the optimiser, schedule,
 iteration and random state, so ``--resume`` reaches the weights an uninterrupted run would;
-SIGINT/SIGTERM finish the current step, save, and say how to resume.
+SIGINT/SIGTERM finish the current step, save, and say how to resume. A run never writes over
+another run's files, a diverged run writes nothing, and a checkpoint that its folder cannot take
+(a full disk) is kept elsewhere, with the ``--resume`` that continues from it.
 """
 from __future__ import annotations
 
 import hashlib
 import signal
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,14 +26,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_resume_checkpoint, make_checkpoint,
-                         remove_stale_temporaries, resume_file, run_file, run_files, save_atomic)
+from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_checkpoint, load_resume_checkpoint,
+                         make_checkpoint, newest_run_file, other_runs_in_the_way, remove_stale_temporaries, resume_file, run_file,
+                         run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError, printable
 from .generator import PyramidGenerator
-from .losses import PerceptualLoss
+from .losses import DIVERSITY, TERMS, PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
 from .noise import ShardedNoise
 
@@ -102,22 +106,61 @@ class Trainer:
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
         self._stop_signal: Optional[str] = None
+        self._start = 0
+        self._watched: list[str] = []
+        """The loss terms :meth:`_watch` follows, in the order of :attr:`_bad_terms`."""
+        self._first_bad: Optional[torch.Tensor] = None
+        """On the device: the first iteration whose loss terms were not all finite (0: none yet)."""
+        self._bad_terms: Optional[torch.Tensor] = None
+        """On the device: which of :attr:`_watched` were not finite at that iteration."""
 
     def _earlier_run(self) -> list[Path]:
         """The checkpoints of an earlier run of this name that ``--overwrite`` replaces; refuses to touch them otherwise.
 
         A finished ``NAME.pth`` may hold hours of GPU time, so a new run never writes over it, or
-        over a stopped run's ``NAME_iterN.pth``, unless told to.
+        over a stopped run's ``NAME_iterN.pth``, unless told to; a ``--resume`` of another run's
+        checkpoint under this name is a new run here too. Files of other runs that this run's
+        names would hit (see :func:`~texturenet.checkpoint.run_files`) are never replaced, not even with --overwrite.
         """
-        existing = run_files(self.config.checkpoint_dir, self.name)
-        if not existing or self.config.resume is not None:
+        folder = self.config.checkpoint_dir
+        if in_the_way := other_runs_in_the_way(folder, self.name, self.config.iterations):
+            path, owner = in_the_way[0]
+            raise TexturenetError(f"run {self.name!r} could write over {path}, which holds another run ({owner!r}); "
+                                  "choose another --name or --checkpoint_dir")
+        existing = run_files(folder, self.name)
+        if not existing or self._continues_this_run():
             return []
         if not self.config.overwrite:
+            listed = first_few([p.name for p in existing])
+            if self.resume_from is not None:
+                raise TexturenetError(
+                    f"run {self.name!r} already has checkpoints in {folder} ({listed}), and --resume {self.resume_from} is not "
+                    f"one of them (it holds run {load_checkpoint(self.resume_from).get('name')!r}): pass --name OTHER to "
+                    f"continue it as a run beside them, or --overwrite to replace run {self.name!r}"
+                )
             raise TexturenetError(
-                f"run {self.name!r} already has checkpoints in {self.config.checkpoint_dir} ({first_few([p.name for p in existing])}); pass --resume auto to "
+                f"run {self.name!r} already has checkpoints in {folder} ({listed}); pass --resume auto to "
                 "continue it, --name OTHER to start a new run beside it, or --overwrite to replace it"
             )
         return existing
+
+    def _continues_this_run(self) -> bool:
+        """Whether ``--resume`` continues this run: its checkpoint holds this run's name and is this folder's.
+
+        That is, it lies in --checkpoint_dir, or was written for it and kept elsewhere when the folder could
+        not take it (:meth:`_write`). Another run's checkpoint, or a run of this name from another folder,
+        resumed under this name would replace this folder's run, so :meth:`_earlier_run` asks first.
+        """
+        if self.resume_from is None:
+            return False
+        checkpoint = load_checkpoint(self.resume_from)
+        if checkpoint.get("name") != self.name:
+            return False
+        folder = self.config.checkpoint_dir.resolve()
+        state = checkpoint.get("train_state")
+        config = state.get("config") if isinstance(state, dict) else None
+        written_for = config.get("checkpoint_dir") if isinstance(config, dict) else None
+        return self.resume_from.resolve().parent == folder or (isinstance(written_for, str) and Path(written_for).resolve() == folder)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -148,6 +191,7 @@ class Trainer:
         if self.rank.is_main:  # weights, Adam's two moments, and ~1 MiB for the pictures and history
             check_space(config.checkpoint_dir, 3 * sum(p.numel() * p.element_size() for p in generator.parameters()) + 2**20)
         start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
+        self._start = start
         for path in self.replaced:  # --overwrite: the earlier run's files go once everything has been checked
             path.unlink(missing_ok=True)
         if self.replaced:
@@ -168,7 +212,11 @@ class Trainer:
         return run
 
     def _loop(self, run: _Run) -> Path:
-        """Train from ``run.start`` to ``--iterations``, with checkpoints and samples along the way; returns the final checkpoint."""
+        """Train from ``run.start`` to ``--iterations``, with checkpoints and samples along the way; returns the final checkpoint.
+
+        SIGINT/SIGTERM are handled until the final save is done: one arriving there lets it finish
+        (the model, its sample grid, plot and loss table), and the run ends complete, saying so.
+        """
         config = self.config
         generator, model, loss, optimizer, scheduler = run.generator, run.model, run.loss, run.optimizer, run.scheduler
         start, val_inputs, batches = run.start, run.val_inputs, run.batches
@@ -181,8 +229,10 @@ class Trainer:
                 terms = self._step(model, loss, optimizer, batches)
                 scheduler.step()
                 iteration += 1
+                self._watch(terms, iteration)
                 bar.update(1)
                 if iteration % config.log_every == 0 or iteration == config.iterations:
+                    self._stop_if_diverged(iteration)  # before the history takes any non-finite value
                     now = time.perf_counter()
                     speed = (iteration - tick_iteration) * config.batch_size * self.rank.world_size / max(now - tick, 1e-9)
                     tick, tick_iteration = now, iteration
@@ -190,26 +240,30 @@ class Trainer:
                 if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
                     self._save(generator, optimizer, scheduler, iteration, run_file(config.checkpoint_dir, self.name, iteration), val_inputs)
                 elif config.viz and iteration % config.viz_every == 0 and iteration < config.iterations:
+                    self._stop_if_diverged(iteration)
                     self._show_samples(iteration, generator, val_inputs)
                 stopping = any_rank(self._stop_signal is not None, self.rank, self.device)  # all ranks stop at one step
-        bar.close()
-        if stopping:
-            signal_name = self._stop_signal or "SIGTERM"  # a rank told to stop by another rank
-            path = run_file(config.checkpoint_dir, self.name, iteration)
-            self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
-            if self.rank.is_main:
-                tqdm.write(
-                    f"stopped by {signal_name} after iteration {iteration}; saved {path}. "
-                    f"Resume with the same command plus --resume {path} (or --resume auto)"
-                )
-            self._close()
-            raise SystemExit(130 if signal_name == "SIGINT" else 143)
-        final = run_file(config.checkpoint_dir, self.name)
-        self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
+            bar.close()
+            if stopping:
+                signal_name = self._stop_signal or "SIGTERM"  # a rank told to stop by another rank
+                path = run_file(config.checkpoint_dir, self.name, iteration)
+                self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
+                if self.rank.is_main:
+                    tqdm.write(
+                        f"stopped by {signal_name} after iteration {iteration}; saved {path}. "
+                        f"Resume with the same command plus --resume {path} (or --resume auto)"
+                    )
+                self._close()
+                raise SystemExit(130 if signal_name == "SIGINT" else 143)
+            final = run_file(config.checkpoint_dir, self.name)
+            self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
         if self.rank.is_main:
             if self.bad_files:
                 tqdm.write(f"skipped {len(self.bad_files)} unreadable image file(s) in total")
             tqdm.write(f"saved {final}")
+            if self._stop_signal:
+                tqdm.write(f"{self._stop_signal} arrived after the last iteration, during the final save, which was finished "
+                           "first: the run is complete")
         self._close()
         return final
 
@@ -369,6 +423,7 @@ class Trainer:
         return grid
 
     def _save(self, generator, optimizer, scheduler, iteration: int, path: Path, val_inputs) -> None:
+        self._stop_if_diverged(iteration, generator)  # on every rank: the check is collective
         if not self.rank.is_main:
             return  # one set of checkpoints per run: rank 0's (all ranks hold the same weights)
         train_state = {
@@ -382,10 +437,96 @@ class Trainer:
             "history": self.history,
             "bad_files": len(self.bad_files),
         }
-        save_atomic(make_checkpoint(generator, self.name, iteration, train_state), path)
+        self._write(make_checkpoint(generator, self.name, iteration, train_state), path)
         self._show_samples(iteration, generator, val_inputs)
         for monitor in self.monitors:
             monitor.checkpoint(iteration, path)
+
+    def _write(self, checkpoint: dict[str, Any], path: Path) -> None:
+        """Write ``checkpoint`` to ``path``; when that fails (a full disk), keep it elsewhere and stop, saying where.
+
+        The run's state is in memory only, so a failed write must not end the run with nothing
+        resumable. It goes to a new private folder in the temporary directory ($TMPDIR, usually
+        another file system than the checkpoints'), and the error line gives the exact --resume.
+        No retry in place first: a full disk seldom frees itself within seconds. Only when that
+        fails too does the line say what is lost, and point to the newest checkpoint that exists.
+        """
+        try:
+            save_atomic(checkpoint, path)
+            return
+        except TexturenetError as error:
+            failed = str(error)
+        iteration = checkpoint["iteration"]
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="texturenet-rescue-"))
+        except OSError as error:
+            problem = error.strerror or str(error)
+        else:
+            try:
+                save_atomic(checkpoint, folder / path.name)
+            except TexturenetError as error:
+                folder.rmdir()  # empty: save_atomic leaves nothing behind
+                problem = str(error)
+            else:
+                raise TexturenetError(f"{failed}; the run's state at iteration {iteration} is kept in {folder / path.name} instead: "
+                                      f"free some space, then continue with the same command plus --resume {folder / path.name}")
+        try:
+            newest = newest_run_file(self.config.checkpoint_dir, self.name)
+            left = f"continue from the newest checkpoint with the same command plus --resume {newest}"
+        except TexturenetError:
+            left = "no checkpoint of this run exists to resume from"
+        raise TexturenetError(f"{failed}; keeping it in {tempfile.gettempdir()} failed too ({problem}), so the state at iteration "
+                              f"{iteration} is lost: {left}")
+
+    def _watch(self, terms: dict[str, torch.Tensor], iteration: int) -> None:
+        """Note, on the device, the first iteration whose loss terms are not all finite (no host-device sync; see :meth:`_stop_if_diverged`)."""
+        bad = ~torch.isfinite(torch.stack([value.detach().float() for value in terms.values()]))
+        if self._first_bad is None or self._bad_terms is None:
+            self._watched = list(terms)
+            self._first_bad = torch.zeros((), dtype=torch.long, device=bad.device)
+            self._bad_terms = torch.zeros_like(bad)
+        newly = (self._first_bad == 0) & bad.any()
+        self._first_bad = torch.where(newly, iteration, self._first_bad)
+        self._bad_terms = torch.where(newly, bad, self._bad_terms)
+
+    def _stop_if_diverged(self, iteration: int, generator: Optional[PyramidGenerator] = None) -> None:
+        """Stop the run, writing nothing more, once a loss term (or, given ``generator``, a weight) is NaN or infinite.
+
+        Adam turns one non-finite loss into non-finite weights at once, and every later checkpoint and
+        sample grid would carry them, replacing the last good model with a blank one. Reading each
+        step's loss back from the device would cost a host-device sync per step, so :meth:`_watch`
+        keeps the first bad iteration on the device, and it is read only here: at log steps (which
+        read the losses anyway) and before anything is written, when the weights are checked too
+        (finite losses can still give non-finite gradients). The last checkpoint written stays as it was.
+        """
+        first = int(self._first_bad) if self._first_bad is not None else 0
+        weights = generator is not None and not bool(torch.stack(
+            [torch.isfinite(value).all() for value in generator.state_dict().values() if value.is_floating_point()]).all())  # buffers too
+        if not any_rank(bool(first) or weights, self.rank, self.device):
+            return
+        named: list[str] = []
+        if first and self._bad_terms is not None:
+            bad = [name for name, flag in zip(self._watched, self._bad_terms.tolist()) if flag]
+            named = [name for name in (*TERMS[1:], DIVERSITY) if name in bad] or bad  # the weighted terms, not each style layer's
+            what = f"the {' and '.join(named)} loss{'es were' if len(named) > 1 else ' was'} NaN or infinite at iteration {first}"
+        elif weights:
+            what = f"the weights became NaN or infinite by iteration {iteration}"
+        else:
+            what = f"another process's loss was NaN or infinite by iteration {iteration}"
+        if first and named == ["total"]:  # each term finite, their weighted sum not
+            cause = "loss weights too large for float32 (--style_weight, --content_weight, --tv_weight)"
+        elif first == self._start + 1:  # no step taken yet: the learning rate cannot be the cause
+            cause = ("the loss network's weights (--vgg_weights, TEXTURENET_VGG_WEIGHTS), the style image or the resumed weights, "
+                     "as no step had been taken yet")
+        else:
+            cause = f"a learning rate too high (--lr {self.config.lr:g}: try 10x lower)" + (
+                f", or the optimizer state resumed from {self.resume_from}" if self.resume_from else "")
+        try:
+            kept = newest_run_file(self.config.checkpoint_dir, self.name)
+            left = f"the last checkpoint, {kept}, is kept as it was"
+        except TexturenetError:
+            left = "no checkpoint of this run was written"
+        raise TexturenetError(f"training diverged: {what}; likely cause: {cause}; stopped without writing anything: {left}")
 
     def _show_samples(self, iteration: int, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> None:
         grid = self._samples(generator, val_inputs)

@@ -13,11 +13,10 @@ from typing import Any, Iterator
 
 from PIL import Image
 
-from ..config import GuiConfig, VISDOM_PORT
+from ..config import RUN_NAME, GuiConfig, VISDOM_PORT  # RUN_NAME: the trainer's own rule, re-exported for app.py
 from ..errors import TexturenetError
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 class RequestError(TexturenetError):
