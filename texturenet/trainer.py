@@ -30,6 +30,7 @@ from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError
 from .generator import PyramidGenerator
+from .networks import make_generator
 from .losses import PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
 from .noise import ShardedNoise
@@ -139,7 +140,7 @@ class Trainer:
         """Everything the loop needs, built once and checked before the first step (nanoGPT's shape: build, then loop)."""
         config = self.config
         torch.manual_seed(config.seed)
-        generator = PyramidGenerator(config.generator).to(self.device)
+        generator = make_generator(config.generator).to(self.device)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
         self._speed_settings(generator, loss)
