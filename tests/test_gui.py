@@ -33,6 +33,7 @@ from conftest import BUNDLED_PHOTOS, ROOT, TINY, need_browser, run_script
 from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
+from texturenet.networks import make_generator
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1200"]
@@ -117,6 +118,8 @@ def gui(tmp_path_factory: pytest.TempPathFactory, photos: Path, style_image: Pat
     (root / "escape").symlink_to(outside, target_is_directory=True)  # a symlink inside the root that leads out
     save_random_model(checkpoints / "tinystyle.pth", "style")
     save_random_model(checkpoints / "tinytexture.pth", "texture")
+    johnson = GeneratorConfig(generator="johnson", channels=8)
+    save_atomic(make_checkpoint(make_generator(johnson), "tinyjohnson", 0), checkpoints / "tinyjohnson.pth")
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("TEXTURENET_VGG_WEIGHTS", None)
@@ -156,6 +159,17 @@ def test_lists_models_and_information(gui: Gui) -> None:
     assert "photos" in info["folders"] and "style.png" in info["images"]
     status, kind, page = gui.request("/")
     assert status == 200 and kind == "text/html" and b'id="noise"' in page
+
+
+def test_lists_and_runs_a_johnson_model(gui: Gui) -> None:
+    """--generator johnson models are offered (named as such) and stylise like any style model."""
+    model = gui.models()["tinyjohnson"]
+    assert (model["mode"], model["generator"], model["max_strength"]) == ("style", "johnson", 2.0)
+    assert gui.models()["tinystyle"]["generator"] == "pyramid"
+    photo = small_photo(48)
+    status, kind, body = gui.stylize("model=tinyjohnson&noise_factor=1.5", png_bytes(photo))
+    assert (status, kind) == (200, "image/png"), body
+    assert Image.open(io.BytesIO(body)).size == photo.size
 
 
 def test_stylises_an_uploaded_photo(gui: Gui) -> None:

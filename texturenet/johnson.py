@@ -64,14 +64,20 @@ class ResidualBlock(nn.Module):
 
 
 class Upsample(nn.Module):
-    """x2 nearest-neighbour upsampling, then a 3x3 ConvLayer (resize-convolution, not a transposed convolution)."""
+    """x2 nearest-neighbour upsampling, then a 3x3 ConvLayer (resize-convolution, not a transposed convolution).
+
+    Upsampled to the size of the downsampling path's map at that resolution (exactly x2, the input being padded to a
+    multiple of 4), not by a factor: an exported graph then knows the two sizes are equal (by a factor, onnxruntime's
+    buffer reuse met sizes the exporter had declared equal and failed on every input).
+    """
 
     def __init__(self, config: GeneratorConfig, c_in: int, c_out: int) -> None:
         super().__init__()
         self.layer = ConvLayer(config, c_in, c_out, 3)
 
-    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
-        return self.layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), strength)
+    def forward(self, x: Tensor, size: List[int], strength: Optional[Tensor] = None) -> Tensor:
+        """``x`` upsampled to ``size`` (height, width), then the convolution."""
+        return self.layer(F.interpolate(x, size=size, mode="nearest"), strength)
 
 
 class JohnsonBody(nn.Module):
@@ -94,12 +100,14 @@ class JohnsonBody(nn.Module):
     def forward(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """``inputs``: one tensor, the padded photo and its noise (a list, the pyramid body's call); ``strength`` (N,) or (1,)."""
         x = inputs[0]
+        sizes: List[List[int]] = []  # each resolution's size on the way down, for the upsampling back to it
         for layer in self.down:
             x = layer(x, strength)
+            sizes.append([x.shape[2], x.shape[3]])
         for block in self.residuals:
             x = block(x, strength)
-        for layer in self.up:
-            x = layer(x, strength)
+        for i, layer in enumerate(self.up):
+            x = layer(x, sizes[len(sizes) - 2 - i], strength)
         return self.to_rgb(x)
 
 
