@@ -28,13 +28,13 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from texturenet.baseline import JohnsonNet  # noqa: E402
 from texturenet.checkpoint import make_checkpoint, save_atomic  # noqa: E402
 from texturenet.config import AMP_DTYPES, GeneratorConfig, LossConfig  # noqa: E402
 from texturenet.data import PhotoDataset, find_images, photo_loader  # noqa: E402
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.generator import PyramidGenerator  # noqa: E402
 from texturenet.losses import PerceptualLoss  # noqa: E402
+from texturenet.networks import make_generator  # noqa: E402
 from texturenet.stylize import Stylizer  # noqa: E402
 from texturenet.trainer import mixed_precision  # noqa: E402
 
@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Johnson et al. 2016 (Sec. 3 and pytorch/examples fast_neural_style): VGG16, content relu2_2, style relu1_2..relu4_3.
 JOHNSON_LOSS = LossConfig(loss_net="vgg16", vgg_weights="random", content_layers=("relu2_2",),
                           style_layers=("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
+JOHNSON_NET = GeneratorConfig(generator="johnson", channels=128, noise_depth=0, max_strength=0.0)
+"""The baseline: Johnson et al.'s own network (--generator johnson at width 128, without noise input or strength dial)."""
 OUR_LOSS = LossConfig(vgg_weights="random")  # VGG19, the paper's layers (Ulyanov et al. 2016, Sec. 4)
 
 
@@ -121,7 +123,7 @@ def interleaved(runs: dict[str, Callable[[], object]], repeats: int, device: tor
 
 def inference(args: argparse.Namespace, device: torch.device) -> list[dict]:
     pyramid = PyramidGenerator(GeneratorConfig()).to(device).eval()
-    models = {"pyramid": pyramid, "pyramid_fast": fast_generator(pyramid), "johnson": JohnsonNet().to(device).eval()}
+    models = {"pyramid": pyramid, "pyramid_fast": fast_generator(pyramid), "johnson": make_generator(JOHNSON_NET).to(device).eval()}
     rows = []
     for width, height in tqdm(args.sizes, desc="inference", unit="size"):
         image = torch.rand(1, 3, height, width, device=device)
@@ -157,7 +159,7 @@ class TrainStep:
 
 
 def _train_nets() -> tuple[tuple[str, torch.nn.Module, LossConfig], ...]:
-    return (("pyramid+vgg19", PyramidGenerator(GeneratorConfig()), OUR_LOSS), ("johnson+vgg16", JohnsonNet(), JOHNSON_LOSS))
+    return (("pyramid+vgg19", PyramidGenerator(GeneratorConfig()), OUR_LOSS), ("johnson+vgg16", make_generator(JOHNSON_NET), JOHNSON_LOSS))
 
 
 def training(args: argparse.Namespace, device: torch.device) -> list[dict]:

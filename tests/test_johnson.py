@@ -51,7 +51,10 @@ def test_shape_is_johnsons() -> None:
     assert len(generator.residuals) == 5 and generator.to_rgb.kernel_size == (9, 9)
     assert [layer.layer.conv.out_channels for layer in generator.up] == [64, 32]
     assert all(isinstance(m, InstanceNorm) and m.weight_max is not None for m in generator.modules() if isinstance(m, torch.nn.InstanceNorm2d))
-    assert 1.6e6 < sum(p.numel() for p in generator.parameters()) < 1.8e6
+    original = make_generator(GeneratorConfig(generator="johnson", channels=128, noise_depth=0, max_strength=0.0))
+    params = sum(p.numel() for p in original.parameters())
+    assert 1.6e6 < params < 1.8e6  # Johnson et al. 2016: ~1.68M parameters
+    assert 12 < params / sum(p.numel() for p in PyramidGenerator(GeneratorConfig()).parameters()) < 16  # "~15x fewer parameters"
     assert generator.config.activation == "relu"  # the unset activation is Johnson's ReLU; the pyramid keeps leaky ReLU
     assert GeneratorConfig().activation == "leaky_relu" and GeneratorConfig().channels == 8
     assert GeneratorConfig(generator="johnson").channels == 32
@@ -221,3 +224,17 @@ def test_evaluate_scores_a_johnson_model(tmp_path: Path, photos: Path, style_ima
     assert result.returncode == 0, result.stderr
     means = json.loads((tmp_path / "report" / "results.json").read_text())["means"]
     assert {"feed-forward nf 0", "feed-forward nf 2"} <= set(means)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
+    """DDP (torchrun, 2 CPU processes) trains the johnson network as 1 process with twice the batch (test_distributed's check)."""
+    from test_distributed import _outputs, _train as _train_ranks
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    _train_ranks([*JOHNSON, "--batch_size", "2", "--checkpoint_dir", str(one)])
+    log = _train_ranks([*JOHNSON, "--batch_size", "1", "--checkpoint_dir", str(two)], processes=2)
+    assert "x 1 x 2 processes = 2" in log.stdout + log.stderr
+    assert torch.load(two / "style.pth", weights_only=True)["generator_config"]["generator"] == "johnson"
+    difference = (_outputs(two / "style.pth") - _outputs(one / "style.pth")).abs()
+    assert difference.mean() < 0.02 and difference.max() < 0.1, (difference.mean(), difference.max())
