@@ -125,9 +125,9 @@ def train_parser() -> argparse.ArgumentParser:
 
     net = parser.add_argument_group("generator")
     add_flag(net, GeneratorConfig, "generator", choices=GENERATORS)
-    for name in ("scales", "noise_depth"):
-        add_flag(net, GeneratorConfig, name, type=int)
+    add_flag(net, GeneratorConfig, "scales", type=int)
     add_flag(net, GeneratorConfig, "channels", default=None, shown="8 for pyramid, 32 for johnson", type=int)
+    add_flag(net, GeneratorConfig, "noise_depth", type=int)
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
     add_flag(net, GeneratorConfig, "activation", default=None, shown="leaky_relu for pyramid, relu for johnson", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)

@@ -74,7 +74,7 @@ class GeneratorConfig:
     scales: int = 6
     """K, the number of scales; scale k sees the input average-pooled by 2^k (paper: 6). The pyramid's only."""
     channels: Optional[int] = None
-    """The generator's width. pyramid: channels of each scale's branch, the join at the finest scale has K times this (paper: 8); johnson: channels of its residual blocks at 1/4 resolution, a multiple of 4 (its 9x9 input and output convolutions have a quarter, its stride-2 ones half; Johnson et al.: 128). Unset: 8 for pyramid, 32 for johnson."""
+    """The generator's width. pyramid: channels of each scale's branch, the join at the finest scale has K times this (paper: 8); johnson: channels of its residual blocks at 1/4 resolution, a multiple of 4 (a quarter of them at full resolution, half at 1/2; Johnson et al.: 128). Unset: 8 for pyramid, 32 for johnson."""
     noise_depth: int = 3
     """Channels of uniform noise concatenated to the input at every scale (original code: 3)."""
     norm: str = "instance"
