@@ -19,7 +19,7 @@ per-scale inputs, here one, and the strength), so that export composes it the sa
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -123,19 +123,8 @@ class JohnsonGenerator(JohnsonBody):
         self.config = config
         self.plan = InputPlan(DOWNSAMPLINGS + 1, config.noise_depth)
 
-    def forward(
-        self,
-        image: Optional[Tensor] = None,
-        *,
-        noise_factor: Factor = 1.0,
-        size: Optional[Sequence[int]] = None,
-        batch: int = 1,
-        noise: Optional[NoiseSource] = None,
-    ) -> Tensor:
-        """Stylise ``image`` (N, 3, H, W) in [0, 1]; ``noise_factor`` and ``noise`` as in PyramidGenerator.forward (``size`` and
-        ``batch`` are texture mode's, which this network does not have)."""
-        if image is None:
-            raise ValueError("the johnson generator needs an input image")
+    def forward(self, image: Tensor, *, noise_factor: Factor = 1.0, noise: Optional[NoiseSource] = None) -> Tensor:
+        """Stylise ``image`` (N, 3, H, W) in [0, 1]; ``noise_factor`` and ``noise`` as in PyramidGenerator.forward (style mode)."""
         noise = noise or IndependentNoise()
         height, width = image.shape[-2:]
         padded = self.plan.pad(image)
