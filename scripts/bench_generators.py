@@ -7,7 +7,7 @@ forward (the only one it has). Multiply-adds are counted from the convolutions a
 output elements x input channels x kernel area; norms, activations, pooling and upsampling, a few per pixel, are
 left out), divided by the output's pixels. Times are medians of interleaved repeats (scripts/benchmark.py's
 ``interleaved``), so that load from other processes hits every model alike: compare the ratios. Prints a
-Markdown table for BENCHMARKS.md ("Generators"). Never a timed test.
+Markdown table and writes it as BENCHMARKS.md's last section (scripts/benchmark.py keeps it). Never a timed test.
 
 Example: python scripts/bench_generators.py --size 1024 --repeats 3
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmark import interleaved, machine  # noqa: E402
+from benchmark import GENERATORS_SECTION, ROOT, interleaved, machine  # noqa: E402
 from texturenet.config import GeneratorConfig  # noqa: E402
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.networks import make_generator  # noqa: E402
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="Photo side for the timings (default: 1024).")
     parser.add_argument("--repeats", type=int, default=3, help="Timed repeats per model, interleaved; the median is reported (default: 3).")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2).")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md", help="Report whose last section this writes (default: BENCHMARKS.md).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -67,13 +68,22 @@ def main() -> None:
     with torch.inference_mode():
         timed = interleaved({name: (lambda m=m: m(image, noise_factor=1.0)) for name, m in models.items()}, args.repeats, device)
     base = timed["pyramid 8"]["seconds"]
-    print(f"{args.size}x{args.size}, {args.threads} threads, median of {args.repeats} interleaved repeats; "
-          + "; ".join(f"{k}: {v}" for k, v in machine(device).items()))
-    print("\n| generator | channels | parameters | multiply-adds / output pixel | ms | time / pyramid 8 |\n|---|---|---|---|---|---|")
+    rows = ["| generator | channels | parameters | multiply-adds / output pixel | ms | time / pyramid 8 |", "|---|---|---|---|---|---|"]
     for (kind, channels), (name, model) in zip(MODELS, models.items()):
         parameters = sum(p.numel() for p in model.parameters())
         seconds = timed[name]["seconds"]
-        print(f"| {kind} | {channels} | {parameters:,} | {macs[name] / 1e3:.1f}K | {1000 * seconds:.0f} | {seconds / base:.2f} |")
+        rows.append(f"| {kind} | {channels} | {parameters:,} | {macs[name] / 1e3:.1f}K | {1000 * seconds:.0f} | {seconds / base:.2f} |")
+    command = "python scripts/bench_generators.py " + " ".join(sys.argv[1:])
+    section = (f"{GENERATORS_SECTION} inference cost of --generator pyramid and johnson\n\n    {command}\n\n"
+               f"{args.size}x{args.size} photo, batch 1, fp32, noise 1, {args.threads} threads, medians of {args.repeats} interleaved "
+               "repeats; the pyramid on texturenet-stylize's fast path, johnson on its plain forward. Multiply-adds of the "
+               "convolutions per output pixel (norms, activations, pooling and upsampling left out). Machine: "
+               + "; ".join(f"{k} {v}" for k, v in machine(device).items()) + ".\n\n" + "\n".join(rows) + "\n")
+    print(section)
+    old = args.markdown.read_text() if args.markdown.exists() else ""
+    kept = old[:old.index(GENERATORS_SECTION)] if GENERATORS_SECTION in old else old + "\n"
+    args.markdown.write_text(kept + section)
+    print(f"wrote {args.markdown}")
 
 
 if __name__ == "__main__":
