@@ -14,6 +14,7 @@ Example: python scripts/bench_generators.py --size 1024 --repeats 3
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def main() -> None:
         macs[name] = multiply_adds_per_pixel(plain)
         models[name] = fast_generator(plain) if kind == "pyramid" else plain  # what texturenet-stylize runs
     image = torch.rand(1, 3, args.size, args.size)
+    load = os.getloadavg()[0]
     with torch.inference_mode():
         timed = interleaved({name: (lambda m=m: m(image, noise_factor=1.0)) for name, m in models.items()}, args.repeats, device)
     base = timed["pyramid 8"]["seconds"]
@@ -78,7 +80,9 @@ def main() -> None:
                f"{args.size}x{args.size} photo, batch 1, fp32, noise 1, {args.threads} threads, medians of {args.repeats} interleaved "
                "repeats; the pyramid on texturenet-stylize's fast path, johnson on its plain forward. Multiply-adds of the "
                "convolutions per output pixel (norms, activations, pooling and upsampling left out). Machine: "
-               + "; ".join(f"{k} {v}" for k, v in machine(device).items()) + ".\n\n" + "\n".join(rows) + "\n")
+               + "; ".join(f"{k} {v}" for k, v in machine(device).items())
+               + f"; load average {load:.1f} before the run, {os.getloadavg()[0]:.1f} after (times grow with it; multiply-adds do not).\n\n"
+               + "\n".join(rows) + "\n")
     print(section)
     old = args.markdown.read_text() if args.markdown.exists() else ""
     kept = old[:old.index(GENERATORS_SECTION)] if GENERATORS_SECTION in old else old + "\n"
