@@ -35,19 +35,16 @@ DOWNSAMPLINGS = 2
 
 
 class ConvLayer(nn.Module):
-    """Convolution, then (unless it is the output layer) a norm that takes the strength, then the activation."""
+    """Convolution, then a norm that takes the strength, then the activation."""
 
-    def __init__(self, config: GeneratorConfig, c_in: int, c_out: int, kernel: int, stride: int = 1, last: bool = False) -> None:
+    def __init__(self, config: GeneratorConfig, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=config.padding)
-        self.norm = None if last else _norm(config, c_out)
-        self.act = None if last else _act(config)
+        self.norm = _norm(config, c_out)
+        self.act = _act(config)
 
     def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
-        x = self.conv(x)
-        if self.norm is not None and self.act is not None:
-            x = self.act(self.norm(x, strength))
-        return x
+        return self.act(self.norm(self.conv(x), strength))
 
 
 class ResidualBlock(nn.Module):
@@ -68,7 +65,7 @@ class Upsample(nn.Module):
 
     Upsampled to the size of the downsampling path's map at that resolution (exactly x2, the input being padded to a
     multiple of 4), not by a factor: an exported graph then knows the two sizes are equal (by a factor, onnxruntime's
-    buffer reuse met sizes the exporter had declared equal and failed on every input).
+    buffer reuse met sizes the exporter had declared equal and failed on most sizes).
     """
 
     def __init__(self, config: GeneratorConfig, c_in: int, c_out: int) -> None:
