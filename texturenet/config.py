@@ -56,8 +56,9 @@ VISDOM_PORT = 8097
 """Visdom's own default port: the trainer streams there, the GUI offers it (and serves on another)."""
 
 JOHNSON_CHANNELS = 32
-"""The johnson network's default width (residual channels): the compact size of the end-user stylizers (issue 22), a
-fifth of Johnson et al.'s 128 in multiply-adds per pixel (BENCHMARKS.md, "Generators")."""
+"""The johnson network's default width (residual channels): the compact size of the end-user stylizers (issue 22); 14.5K
+multiply-adds per output pixel, 27% of the pyramid's 54.4K and 9% of Johnson et al.'s width 128 (BENCHMARKS.md, "Generators").
+Whether it is the width to train is for issue 22's quality front (docs/QUALITY.md) to say."""
 
 
 @dataclass
