@@ -106,10 +106,10 @@ def save_random_model(path: Path, **config: object) -> Path:
 
     from texturenet.checkpoint import make_checkpoint, save_atomic
     from texturenet.config import GeneratorConfig
-    from texturenet.generator import PyramidGenerator
+    from texturenet.networks import make_generator
 
     torch.manual_seed(0)
-    save_atomic(make_checkpoint(PyramidGenerator(GeneratorConfig(**{"scales": 3, "channels": 4, **config})), path.stem, 0), path)
+    save_atomic(make_checkpoint(make_generator(GeneratorConfig(**{"scales": 3, "channels": 4, **config})), path.stem, 0), path)
     return path
 
 

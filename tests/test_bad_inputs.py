@@ -498,6 +498,9 @@ TRAIN_ERRORS = [
     (["--seed", "18446744073709551616"], "seed must be in 0..4294967295"),
     (["--scales", "30"], "scales must be at most 8"),
     (["--channels", "100000"], "channels must be at most 128"),
+    (["--generator", "johnson", "--channels", "6"], "channels of the johnson generator must be a multiple of 4"),
+    (["--generator", "johnson", "--mode", "texture"], "texture mode needs --generator pyramid"),
+    (["--generator", "unet"], "argument --generator: invalid choice: 'unet'"),
     (["--noise_depth", "1000"], "noise_depth must be at most 64"),
     (["--style_size", "100000"], "style_size must be at most 4096"),
     (["--image_size", "8", "--style_layers", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", "--content_layers", "relu4_2"],
@@ -898,6 +901,10 @@ def _crafted(folder: Path, kind: str, model: Path) -> Path:
             config["scales"] = 2**31
         elif kind == "string_channels":
             config["channels"] = "4"
+        elif kind == "unknown_generator":
+            config["generator"] = "unet"
+        elif kind == "johnson_with_pyramid_weights":
+            config["generator"] = "johnson"
         elif kind == "unknown_key":
             config["colour"] = "red"
         elif kind == "missing_key":
@@ -933,6 +940,8 @@ CRAFTED = {
     "absurd_scales": "is damaged: generator_config: scales must be at most 8, got 2147483648",
     "consistent_14_scales": "scales must be at most 8, got 14",
     "string_channels": "channels must be a whole number, got '4'",
+    "unknown_generator": "generator_config: generator must be one of pyramid, johnson; got 'unet'",
+    "johnson_with_pyramid_weights": "its weights do not fit its generator_config: ",
     "unknown_key": "generator_config has unknown key(s) 'colour'",
     "missing_key": "generator_config has missing key(s) norm",
     "wrong_shape": "its weights do not fit its generator_config: 1 of the wrong shape: to_rgb.weight 3x99x1x1 (expected 3x12x1x1)",

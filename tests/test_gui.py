@@ -38,6 +38,7 @@ from texturenet.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
 from texturenet.generator import PyramidGenerator
 from texturenet.gui.server import gui_parser
+from texturenet.networks import make_generator
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1200"]
@@ -127,6 +128,8 @@ def gui(tmp_path_factory: pytest.TempPathFactory, photos: Path, style_image: Pat
     (root / "escape").symlink_to(outside, target_is_directory=True)  # a symlink inside the root that leads out
     save_random_model(checkpoints / "tinystyle.pth", "style")
     save_random_model(checkpoints / "tinytexture.pth", "texture")
+    johnson = GeneratorConfig(generator="johnson", channels=8)
+    save_atomic(make_checkpoint(make_generator(johnson), "tinyjohnson", 0), checkpoints / "tinyjohnson.pth")
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("TEXTURENET_VGG_WEIGHTS", None)
@@ -166,6 +169,17 @@ def test_lists_models_and_information(gui: Gui) -> None:
     assert "photos" in info["folders"] and "style.png" in info["images"]
     status, kind, page = gui.request("/")
     assert status == 200 and kind == "text/html" and b'id="noise"' in page
+
+
+def test_lists_and_runs_a_johnson_model(gui: Gui) -> None:
+    """--generator johnson models are offered (named as such) and stylise like any style model."""
+    model = gui.models()["tinyjohnson"]
+    assert (model["mode"], model["generator"], model["max_strength"]) == ("style", "johnson", 2.0)
+    assert gui.models()["tinystyle"]["generator"] == "pyramid"
+    photo = small_photo(48)
+    status, kind, body = gui.stylize("model=tinyjohnson&noise_factor=1.5", png_bytes(photo))
+    assert (status, kind) == (200, "image/png"), body
+    assert Image.open(io.BytesIO(body)).size == photo.size
 
 
 def test_stylises_an_uploaded_photo(gui: Gui) -> None:
@@ -343,7 +357,8 @@ def test_training_run_completes_is_listed_and_links_to_visdom(gui: Gui, tmp_path
     assert (run["iteration"], run["total"], run["model"], run["error"]) == (3, 3, "fromgui", None)
     assert run["viz_url"] == f"http://127.0.0.1:{port}/env/fromgui"
     assert losses["title"] == "weighted losses" and losses["content"]["data"], losses
-    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "iteration": 3, "final": True, "max_strength": 2.0}
+    assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "generator": "pyramid", "iteration": 3, "final": True,
+                                     "max_strength": 2.0}
     status, kind, body = gui.request(run["pictures"]["samples"])
     assert (status, kind) == (200, "image/png")
     assert Image.open(io.BytesIO(body)).size == Image.open(gui.checkpoints / "fromgui_samples.png").size

@@ -26,19 +26,20 @@ import torch
 from .config import ALONG_THE_WAY, GeneratorConfig, LossConfig, TrainConfig
 from .errors import TexturenetError
 from .files import temporary_pattern, write_atomic
-from .generator import PyramidGenerator
+from .networks import Generator, make_generator
 
 FORMAT = "texturenet"
 VERSION = 1
-LEGACY_GENERATOR = {"max_strength": 0.0}
+LEGACY_GENERATOR = {"max_strength": 0.0, "generator": "pyramid"}
 """Generator settings that checkpoints written before they existed lack, each with the value that gives those
-checkpoints the pictures they gave (no strength dial: the noise factor only scales the noise)."""
+checkpoints the pictures they gave (no strength dial: the noise factor only scales the noise; the pyramid, the only
+generator there was)."""
 LEGACY_LOSS = {"loss_scale": "absolute"}
 """The same for loss settings: models trained before ``loss_scale`` existed were trained on the plain mean squared errors."""
 
 
 def make_checkpoint(
-    generator: PyramidGenerator, name: str, iteration: int, train_state: Optional[dict[str, Any]] = None
+    generator: Generator, name: str, iteration: int, train_state: Optional[dict[str, Any]] = None
 ) -> dict[str, Any]:
     """The checkpoint dict: format tag, generator config and weights, and the optional training state."""
     return {
@@ -273,7 +274,7 @@ def checkpoint_problem(checkpoint: dict[str, Any]) -> str:
     if not isinstance(state, dict):
         return "it has no state_dict"
     with torch.device("meta"):
-        expected = PyramidGenerator(config).state_dict()
+        expected = make_generator(config).state_dict()
     mismatch = state_dict_mismatch(state, expected)
     if mismatch:
         return f"its weights do not fit its generator_config: {mismatch}"
@@ -377,14 +378,14 @@ def _trained_with(config: Any) -> tuple[LossConfig, Optional[Path], int]:
     return LossConfig(**loss), None if texture is None else Path(texture), style_size
 
 
-def build_generator(checkpoint: dict[str, Any]) -> PyramidGenerator:
+def build_generator(checkpoint: dict[str, Any]) -> Generator:
     """Rebuild the generator a checkpoint from :func:`load_checkpoint` describes (validated there) and load its weights."""
-    generator = PyramidGenerator(generator_config(checkpoint))
+    generator = make_generator(generator_config(checkpoint))
     generator.load_state_dict(checkpoint["state_dict"])
     return generator
 
 
-def load_generator(path: Path) -> PyramidGenerator:
+def load_generator(path: Path) -> Generator:
     """The trained generator stored at ``path``, in eval mode."""
     return build_generator(load_checkpoint(path)).eval()
 
@@ -428,7 +429,7 @@ def resume_state_problem(checkpoint: dict[str, Any]) -> str:
     except ValueError as error:
         return f"config: {error}"
     with torch.device("meta"):  # shapes only
-        parameters = list(PyramidGenerator(generator_config(checkpoint)).parameters())
+        parameters = list(make_generator(generator_config(checkpoint)).parameters())
     digest = state["texture_sha256"]
     return (_optimizer_problem(state["optimizer"], parameters) or _scheduler_problem(state["scheduler"])
             or _scaler_problem(state.get("scaler") or {}) or _random_state_problem(state["torch_rng"], state["cuda_rng"])

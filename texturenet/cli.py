@@ -20,6 +20,7 @@ from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXT
                      OPTIMIZERS,
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
+from .config import GENERATORS
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -136,10 +137,12 @@ def train_parser() -> argparse.ArgumentParser:
         add_flag(viz, TrainConfig, name, type=int)
 
     net = parser.add_argument_group("generator")
-    for name in ("scales", "channels", "noise_depth"):
-        add_flag(net, GeneratorConfig, name, type=int)
+    add_flag(net, GeneratorConfig, "generator", choices=GENERATORS)
+    add_flag(net, GeneratorConfig, "scales", type=int)
+    add_flag(net, GeneratorConfig, "channels", default=None, shown="8 for pyramid, 32 for johnson", type=int)
+    add_flag(net, GeneratorConfig, "noise_depth", type=int)
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
-    add_flag(net, GeneratorConfig, "activation", choices=ACTIVATIONS)
+    add_flag(net, GeneratorConfig, "activation", default=None, shown="leaky_relu for pyramid, relu for johnson", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
     add_flag(net, GeneratorConfig, "max_strength", default=None, shown="2 for style with instance norm, else 0", type=finite_float)
 

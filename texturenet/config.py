@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 MODES = ("style", "texture")
+GENERATORS = ("pyramid", "johnson")
 NORMS = ("instance", "batch")
 ACTIVATIONS = ("leaky_relu", "relu")
 PADDINGS = ("reflect", "circular", "replicate", "zeros")
@@ -36,7 +37,9 @@ GENERATOR_BOUNDS: dict[str, tuple[int, int]] = {"scales": (1, 8), "channels": (1
 """Inclusive ranges of the generator's sizes, for training flags and checkpoints alike (a checkpoint is input
 from strangers: its config is checked against these before anything is built). The paper uses K = 5-6 scales
 of 8 channels and 3 noise channels (Ulyanov et al. 2016, Sec. 3.1); 8 scales already pad photos to multiples
-of 128 pixels, and 8 scales of 128 channels make a 65M-parameter generator with 1024 full-resolution channels."""
+of 128 pixels, and 8 scales of 128 channels make a 65M-parameter generator with 1024 full-resolution channels.
+For ``johnson`` channels is the width of the residual blocks, a multiple of 4 from 4 (its stages have width/4,
+width/2 and width channels) up to Johnson et al.'s own 128."""
 MAX_SEED = 2**32 - 1
 """Seeds are 0..2^32-1, what every use takes: torch.manual_seed overflows past 2^64, the data order seeds a torch
 Generator with seed * 1_000_003 + epoch (data.py), tiled noise keys NumPy's PCG64 with it (no negatives)."""
@@ -60,25 +63,33 @@ BUNDLED_STYLE = BUNDLED / "style.png"
 VISDOM_PORT = 8097
 """Visdom's own default port: the trainer streams there, the GUI offers it (and serves on another)."""
 
+JOHNSON_CHANNELS = 32
+"""The johnson network's default width (residual channels): the compact size of the end-user stylizers (issue 22); 14.5K
+multiply-adds per output pixel, 27% of the pyramid's 54.4K and 9% of Johnson et al.'s width 128 (BENCHMARKS.md, "Generators").
+Whether it is the width to train is for issue 22's quality front (docs/QUALITY.md) to say."""
+
+
 @dataclass
 class GeneratorConfig:
-    """Shape of the multi-scale ("pyramid") generator of Ulyanov et al. 2016, Sec. 3.1 / Fig. 2.
+    """Shape of the generator: the multi-scale ("pyramid") generator of Ulyanov et al. 2016, Sec. 3.1 / Fig. 2, or Johnson et al.'s residual network.
 
     Everything needed to rebuild a trained generator, and what its noise factor means; stored in every checkpoint.
     """
 
     mode: str = "style"
     """``style``: input is a photo plus noise; ``texture``: input is noise alone."""
+    generator: str = "pyramid"
+    """``pyramid``: the multi-scale generator of Ulyanov et al. 2016 (Sec. 3.1); ``johnson``: the residual network of Johnson, Alahi & Fei-Fei 2016 with instance norm (texture_nets' -model johnson; style mode only), width --channels. Checkpoints from before this setting are pyramids."""
     scales: int = 6
-    """K, the number of scales; scale k sees the input average-pooled by 2^k (paper: 6)."""
-    channels: int = 8
-    """Channels of each scale's branch; the join at the finest scale has K times this (paper: 8)."""
+    """K, the number of scales; scale k sees the input average-pooled by 2^k (paper: 6). The pyramid's only."""
+    channels: Optional[int] = None
+    """The generator's width. pyramid: channels of each scale's branch, the join at the finest scale has K times this (paper: 8); johnson: channels of its residual blocks at 1/4 resolution, a multiple of 4 (a quarter of them at full resolution, half at 1/2; Johnson et al.: 128). Unset: 8 for pyramid, 32 for johnson."""
     noise_depth: int = 3
     """Channels of uniform noise concatenated to the input at every scale (original code: 3)."""
     norm: str = "instance"
     """``instance`` (Ulyanov et al. 2016/2017, instance normalisation) or ``batch`` (the 2016 original)."""
-    activation: str = "leaky_relu"
-    """``leaky_relu`` (slope 0.01, the original pyramid) or ``relu`` (the instance-norm code)."""
+    activation: Optional[str] = None
+    """``leaky_relu`` (slope 0.01, the original pyramid) or ``relu`` (the instance-norm code, and Johnson et al.). Unset: leaky_relu for pyramid, relu for johnson."""
     padding: Optional[str] = None
     """Convolution padding; unset: ``reflect`` for style (photos), ``circular`` for texture mode (samples tile seamlessly)."""
     max_strength: Optional[float] = None
@@ -86,10 +97,18 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
-        for name in ("mode", "norm", "activation"):
+        johnson = self.generator == "johnson"
+        if self.channels is None:
+            self.channels = JOHNSON_CHANNELS if johnson else 8
+        if self.activation is None:
+            self.activation = "relu" if johnson else "leaky_relu"
+        for name in ("mode", "generator", "norm", "activation"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
         _check_choice("mode", self.mode, MODES)
+        _check_choice("generator", self.generator, GENERATORS)
+        if johnson and self.mode != "style":
+            raise ValueError("the johnson generator stylises photos (its input is a photo); texture mode needs --generator pyramid")
         if self.padding is None:
             self.padding = "reflect" if self.mode == "style" else "circular"
         if not isinstance(self.padding, str):
@@ -116,6 +135,8 @@ class GeneratorConfig:
                 raise ValueError(f"{name} must be at least {least}, got {value}")
             if value > most:
                 raise ValueError(f"{name} must be at most {most}, got {value} (the paper's generator: 5-6 scales, 8 channels, 3 noise channels)")
+        if johnson and self.channels % 4:
+            raise ValueError(f"channels of the johnson generator must be a multiple of 4 (its stages have channels/4 and channels/2), got {self.channels}")
 
     @property
     def image_channels(self) -> int:

@@ -33,7 +33,9 @@ from torch import Tensor, nn
 from .checkpoint import load_generator
 from .errors import TexturenetError
 from .files import atomic_path, check_target, refuse_overwriting_inputs
-from .generator import PyramidBody, PyramidGenerator
+from .generator import PyramidBody
+from .johnson import JohnsonBody
+from .networks import Generator
 
 FORMATS = ("onnx", "pt2", "torchscript")
 OPSET = 20
@@ -45,24 +47,27 @@ class StylizeGraph(nn.Module):
 
     The generator's own pieces (Ulyanov et al. 2016, Sec. 3.1): its ``InputPlan``, whose
     padding and cropping are index gathers that follow the input's shape, and a copy of its
-    ``PyramidBody`` (the checkpoint's weights), with the noise drawn inside the graph.
-    Scriptable and exportable.
+    body (``PyramidBody``, or ``JohnsonBody`` for --generator johnson, which takes one scale; the
+    checkpoint's weights), with the noise drawn inside the graph. Scriptable and exportable.
     """
 
-    def __init__(self, generator: PyramidGenerator) -> None:
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         if generator.config.mode != "style":
             raise TexturenetError("this is a texture model; export takes style models (photo in, picture out). "
                                   "Sample textures with texturenet-stylize --size WxH")
         self.plan = generator.plan
-        self.body = PyramidBody(generator.config)
+        johnson = generator.config.generator == "johnson"
+        self.levels = 1 if johnson else generator.config.scales
+        """Scales of input the body takes: the pyramid's K, the johnson network's one."""
+        self.body = (JohnsonBody if johnson else PyramidBody)(generator.config)
         self.body.load_state_dict(generator.state_dict())
         self.body.to(generator.to_rgb.weight)
         self.conditioned = generator.config.max_strength > 0
 
     def forward(self, image: Tensor, noise_factor: Tensor) -> Tensor:
         inputs: list[Tensor] = []
-        for pooled in self.plan.pool(self.plan.pad(image), self.plan.scales):
+        for pooled in self.plan.pool(self.plan.pad(image), self.levels):
             noise: Optional[Tensor] = None
             if self.plan.noise_depth > 0:
                 noise = torch.rand_like(pooled[:, :1].expand(-1, self.plan.noise_depth, -1, -1)) * noise_factor

@@ -10,6 +10,7 @@ gives the same picture.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from . import color
 from .checkpoint import load_generator
-from .config import StylizeConfig
+from .config import MAX_SAMPLE_PIXELS, StylizeConfig
 from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil
 from .errors import TexturenetError, printable
 from .fast import fast_generator
@@ -40,8 +41,9 @@ class Stylizer:
         self.generator = load_generator(model).to(device)
         self.device = device
         self.mode = self.generator.config.mode
-        # Same weights and outputs, fewer passes over memory (see fast.py); textures keep the plain path.
-        self.fast = fast_generator(self.generator) if self.mode == "style" else self.generator
+        self.kind = self.generator.config.generator
+        # Same weights and outputs, fewer passes over memory (see fast.py); textures and johnson keep the plain path.
+        self.fast = fast_generator(self.generator) if (self.mode, self.kind) == ("style", "pyramid") else self.generator
         self.max_strength = self.generator.config.max_strength
 
     def check(self, noise_factor: float) -> None:
@@ -60,9 +62,24 @@ class Stylizer:
         output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
         return output[0].clamp(0, 1)
 
-    @staticmethod
-    def tiles(height: int, width: int, tile: Optional[int]) -> bool:
-        """Whether a photo of this size is stylised in tiles (``tile`` as in :meth:`stylize_array`)."""
+    def tiles(self, height: int, width: int, tile: Optional[int]) -> bool:
+        """Whether a photo of this size is stylised in tiles (``tile`` as in :meth:`stylize_array`).
+
+        Tiling (tiling.py) is the pyramid's exact computation; a johnson model is never tiled: its instance norms
+        would need the whole photo's statistics gathered layer by layer over tiles with a halo of its receptive
+        field (109 pixels wide), which is not written. Instead it stylises in one pass, automatically up to
+        MAX_SAMPLE_PIXELS (the untiled texture sample's bound; measured 350 bytes a pixel at width 32, 1 KB at
+        128), and past that refuses, naming --max_size; --tile 0 runs any size untiled, as for the pyramid.
+        """
+        if self.kind != "pyramid":
+            if tile:
+                raise TexturenetError(f"--tile {tile}: tiling is exact for pyramid models only; this {self.kind} model stylises each "
+                                      "photo in one pass: leave --tile unset (or 0) and shrink big photos with --max_size")
+            if tile is None and height * width > MAX_SAMPLE_PIXELS:
+                side = math.isqrt(MAX_SAMPLE_PIXELS)
+                raise TexturenetError(f"a {width}x{height} photo is more than the {MAX_SAMPLE_PIXELS / 2**20:g} megapixels a {self.kind} "
+                                      f"model stylises in one pass (it is not tiled): give --max_size {side}, or --tile 0 to run it untiled anyway")
+            return False
         if tile is None:
             return height * width > AUTO_TILE_PIXELS
         return tile > 0 and max(height, width) > tile

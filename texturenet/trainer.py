@@ -33,7 +33,7 @@ from .config import GeneratorConfig, TrainConfig
 from .distributed import any_rank, process_group, rank_from_environment
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
 from .errors import TexturenetError, printable
-from .generator import PyramidGenerator
+from .networks import Generator, make_generator
 from .losses import DIVERSITY, TERMS, PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
 from .noise import ShardedNoise
@@ -65,7 +65,7 @@ def _file_digest(path: Path) -> str:
 class _Run:
     """What :meth:`Trainer._build` makes for :meth:`Trainer._loop`."""
 
-    generator: PyramidGenerator
+    generator: Generator
     """The bare generator: checkpoints and samples use it."""
     model: torch.nn.Module
     """What the training step calls: the generator, or its DDP / compiled wrapper sharing its parameters."""
@@ -182,7 +182,7 @@ class Trainer:
         """Everything the loop needs, built once and checked before the first step (nanoGPT's shape: build, then loop)."""
         config = self.config
         torch.manual_seed(config.seed)
-        generator = PyramidGenerator(config.generator).to(self.device)
+        generator = make_generator(config.generator).to(self.device)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
         self._speed_settings(generator, loss)
@@ -267,7 +267,7 @@ class Trainer:
         self._close()
         return final
 
-    def _speed_settings(self, generator: PyramidGenerator, loss: PerceptualLoss) -> None:
+    def _speed_settings(self, generator: Generator, loss: PerceptualLoss) -> None:
         """Apply --amp, --channels_last and --compile (the loss side; the generator is wrapped in _run)."""
         config = self.config
         if self.device.type == "cuda":
@@ -374,7 +374,7 @@ class Trainer:
 
     # -- reporting and saving ----------------------------------------------------------------
 
-    def _summary(self, generator: PyramidGenerator, train_paths: list[Path], held_out: list[Path], start: int) -> str:
+    def _summary(self, generator: Generator, train_paths: list[Path], held_out: list[Path], start: int) -> str:
         params = sum(p.numel() for p in generator.parameters())
         data = (
             f"{len(train_paths)} photos from {self.config.data_dir}"
@@ -386,7 +386,8 @@ class Trainer:
         world = self.rank.world_size
         ranks = f" x {world} processes = {self.config.batch_size * world}" if world > 1 else ""
         return (
-            f"training {self.name!r} ({self.config.mode} mode, {params:,} parameters) on {self.device.type}: "
+            f"training {self.name!r} ({self.config.mode} mode, {self.config.generator.generator} generator, {params:,} parameters) "
+            f"on {self.device.type}: "
             f"{data}; {self.config.iterations} iterations x {self.config.batch_size}{ranks}, {where}"
         )
 
@@ -398,7 +399,7 @@ class Trainer:
             monitor.log(iteration, values, lr, speed)
 
     @torch.no_grad()
-    def _samples(self, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def _samples(self, generator: Generator, val_inputs: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise.
 
         With the strength dial, a row per strength: 0, 1 and max_strength (the dial's range, as training
@@ -489,7 +490,7 @@ class Trainer:
         self._first_bad = torch.where(newly, iteration, self._first_bad)
         self._bad_terms = torch.where(newly, bad, self._bad_terms)
 
-    def _stop_if_diverged(self, iteration: int, generator: Optional[PyramidGenerator] = None) -> None:
+    def _stop_if_diverged(self, iteration: int, generator: Optional[Generator] = None) -> None:
         """Stop the run, writing nothing more, once a loss term (or, given ``generator``, a weight) is NaN or infinite.
 
         Adam turns one non-finite loss into non-finite weights at once, and every later checkpoint and
@@ -528,13 +529,13 @@ class Trainer:
             left = "no checkpoint of this run was written"
         raise TexturenetError(f"training diverged: {what}; likely cause: {cause}; stopped without writing anything: {left}")
 
-    def _show_samples(self, iteration: int, generator: PyramidGenerator, val_inputs: Optional[torch.Tensor]) -> None:
+    def _show_samples(self, iteration: int, generator: Generator, val_inputs: Optional[torch.Tensor]) -> None:
         grid = self._samples(generator, val_inputs)
         for monitor in self.monitors:
             if grid is not None:
                 monitor.samples(iteration, grid)
 
-    def _restore(self, generator: PyramidGenerator, optimizer, scheduler) -> int:
+    def _restore(self, generator: Generator, optimizer, scheduler) -> int:
         path = self.resume_from
         assert path is not None
         checkpoint = load_resume_checkpoint(path)  # the whole training state checked before anything is loaded
