@@ -74,6 +74,13 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
     assert judged.size == (720, 460) and any(pixel == blue for pixel in judged.getdata())
 
 
+def test_report_has_the_blotch_check(report) -> None:
+    """The worst instance norm's spike ratio per noise factor (texturenet/artifacts.py), in results.json and the printed table."""
+    _model, _out, result = report
+    assert list(result["blotches"]) == ["nf 0", "nf 1"] and all(ratio >= 1 for ratio in result["blotches"].values())
+    assert "blotch check (worst instance-norm spike ratio" in result["stdout"]
+
+
 def test_a_higher_style_scale_optimises_towards_the_style(report) -> None:
     """Optimisation's front: the same run with 4x the style weight ends with less style loss (scored under the model's loss)."""
     _model, _out, result = report

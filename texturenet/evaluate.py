@@ -35,6 +35,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from tqdm import tqdm
 
+from .artifacts import BLOTCHED, blotch_report
 from .checkpoint import load_checkpoint, training_losses
 from .config import EvaluateSettings, OptimizeSettings
 from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
@@ -142,7 +143,10 @@ def evaluate(
     means = {m: {k: sum(r[k] for r in rows if r["method"] == m) / len(paths) for k in (*SCORED, *JUDGED, "seconds")} for m in methods}
     result = {"model": str(model), "style": str(style_path), "photos": [p.name for p in paths],
               "image_size": settings.image_size, "device": str(device), "loss": loss_config.__dict__,
-              "optimizer": settings.optimizer, "rows": rows, "means": means}
+              "optimizer": settings.optimizer, "rows": rows, "means": means,
+              # the blotch check (artifacts.py): the worst instance norm's spike ratio, above BLOTCHED a model blotches
+              "blotches": blotch_report(stylizer.generator, [to_tensor(resize_long_side(image, settings.image_size)).to(device)
+                                                             for _, image in photos_read], list(settings.noise_factors), settings.seed)}
     output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(output_dir / "results.json", lambda file: file.write(json.dumps(result, indent=2, default=list).encode()), "results")
     write_grid(tiles, methods, output_dir / "grid.png")
@@ -166,6 +170,9 @@ def format_table(result: dict[str, Any]) -> str:
     for method, m in result["means"].items():
         lines.append(f"| {method} | {m['style']:.4g} | {m['content']:.4g} | {m['total']:.4g} | {m['colour']:.3g} | {m['texture']:.3g} "
                      f"| {m['seconds']:.3g} |")
+    if result.get("blotches"):
+        lines.append(f"\nblotch check (worst instance-norm spike ratio, above {BLOTCHED:g} the model blotches): "
+                     + ", ".join(f"{factor} {ratio:.2f}" for factor, ratio in result["blotches"].items()))
     return "\n".join(lines)
 
 
