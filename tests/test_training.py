@@ -97,7 +97,9 @@ def test_bundled_demo_on_cpu_is_short_and_ends_with_a_stylised_photo(tmp_path: P
     train_main(["--vgg_weights", "random", "--scales", "3", "--workers", "0", "--style_layers", "relu1_1,relu2_1",
                 "--content_layers", "relu2_1", "--image_size", "32", "--iterations", "2", "--checkpoint_dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert f"--batch_size {CPU_DEMO['batch_size']}, --save_every {CPU_DEMO['save_every']}; give them to choose otherwise" in out
+    assert (f"--batch_size {CPU_DEMO['batch_size']}, --save_every {CPU_DEMO['save_every']}, --max_strength {CPU_DEMO['max_strength']}; "
+            "give them to choose otherwise") in out
+    assert load_checkpoint(tmp_path / "style.pth")["generator_config"]["max_strength"] == CPU_DEMO["max_strength"] == 1
     assert "--iterations" not in out.splitlines()[0] and "2 iterations x 2" in out  # explicit flags win
     picture = tmp_path / "style_chelsea.jpg"
     assert f"model: {tmp_path / 'style.pth'}\nstylised bundled photo chelsea.jpg: {picture}" in out
@@ -119,8 +121,9 @@ def test_a_texture_run_on_cpu_is_sized_for_it_and_help_says_so(tmp_path: Path, s
     assert (config["iterations"], config["image_size"], config["batch_size"]) == (1, CPU_TEXTURE["image_size"], 2)  # given flags win
     help_text = " ".join(subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"],
                                         capture_output=True, text=True, timeout=60).stdout.split())
-    for name in {*CPU_DEMO, *CPU_TEXTURE}:
-        default = TrainConfig.__dataclass_fields__[name].default
+    for name in {*CPU_DEMO, *CPU_TEXTURE}:  # the generator's max_strength shows its rule, the others TrainConfig's default
+        default = ("2 for style with instance norm, else 0" if name == "max_strength"
+                   else TrainConfig.__dataclass_fields__[name].default)
         shown = f"(default: {default}; " + ", ".join(
             f"{sizing[name]} in {run}" for sizing, run in ((CPU_DEMO, "the CPU demo (no --data_dir, --texture or --cuda)"),
                                                             (CPU_TEXTURE, "a CPU texture run (--mode texture, no --cuda)")) if name in sizing)

@@ -97,12 +97,15 @@ CPU_SIZINGS: dict[str, dict[str, Any]] = {"the CPU demo (no --data_dir, --textur
 """The runs that a CPU sizing shortens, and their settings: applied by _train, shown in --help by _cpu_shown."""
 
 
-def _cpu_shown(name: str) -> Optional[str]:
-    """--help's default for a flag that a CPU sizing changes, e.g. "3000; 200 in the CPU demo ..."; None for others."""
+def _cpu_shown(name: str, usual: Any = None) -> Optional[str]:
+    """--help's default for a flag that a CPU sizing changes, e.g. "3000; 200 in the CPU demo ..."; ``usual`` otherwise.
+
+    ``usual`` is the default as the flag shows it elsewhere (None: TrainConfig's field default).
+    """
     changed = [f"{sizing[name]} in {run}" for run, sizing in CPU_SIZINGS.items() if name in sizing]
-    if not changed:
-        return None
-    return f"{TrainConfig.__dataclass_fields__[name].default}; " + ", ".join(changed)
+    if usual is None:
+        usual = TrainConfig.__dataclass_fields__[name].default if changed else None
+    return f"{usual}; " + ", ".join(changed) if changed else usual
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -144,7 +147,8 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
     add_flag(net, GeneratorConfig, "activation", default=None, shown="leaky_relu for pyramid, relu for johnson", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
-    add_flag(net, GeneratorConfig, "max_strength", default=None, shown="2 for style with instance norm, else 0", type=finite_float)
+    add_flag(net, GeneratorConfig, "max_strength", default=None, shown=_cpu_shown("max_strength", "2 for style with instance norm, else 0"),
+             type=finite_float)
 
     _add_loss_flags(parser)
     diverse = parser.add_argument_group("diversity (Improved Texture Networks, Ulyanov et al. 2017)")
