@@ -397,8 +397,12 @@ _OLD_SCHEDULER_KEYS = {"verbose"}
 
 
 def load_resume_checkpoint(path: Path) -> dict[str, Any]:
-    """:func:`load_checkpoint`, and the training state ``--resume`` continues from checked whole (:func:`resume_state_problem`)."""
-    checkpoint = load_checkpoint(path)
+    """:func:`load_checkpoint`, and the training state ``--resume`` continues from checked whole (:func:`check_resume_state`)."""
+    return check_resume_state(load_checkpoint(path), path)
+
+
+def check_resume_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``checkpoint`` (from :func:`load_checkpoint` of ``path``) if a run can continue from it; else one line saying why."""
     state = checkpoint.get("train_state")
     if state is None or (isinstance(state, dict) and not state):
         raise TexturenetError(f"--resume {path}: this checkpoint holds no training state (it is a final export)")

@@ -19,6 +19,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -26,7 +27,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, first_few, generator_config, load_checkpoint, load_resume_checkpoint,
+from .checkpoint import (RunLock, check_resume_state, check_space, check_writable, first_few, generator_config, load_checkpoint,
                          make_checkpoint, newest_run_file, other_runs_in_the_way, remove_stale_temporaries, resume_file, run_file,
                          run_files, save_atomic)
 from .config import GeneratorConfig, TrainConfig
@@ -135,7 +136,7 @@ class Trainer:
             if self.resume_from is not None:
                 raise TexturenetError(
                     f"run {self.name!r} already has checkpoints in {folder} ({listed}), and --resume {self.resume_from} is not "
-                    f"one of them (it holds run {load_checkpoint(self.resume_from).get('name')!r}): pass --name OTHER to "
+                    f"one of them (it holds run {self._resumed.get('name')!r}): pass --name OTHER to "
                     f"continue it as a run beside them, or --overwrite to replace run {self.name!r}"
                 )
             raise TexturenetError(
@@ -143,6 +144,12 @@ class Trainer:
                 "continue it, --name OTHER to start a new run beside it, or --overwrite to replace it"
             )
         return existing
+
+    @cached_property
+    def _resumed(self) -> dict[str, Any]:
+        """The checkpoint ``--resume`` names, read once (the run-membership checks and :meth:`_restore` all ask)."""
+        assert self.resume_from is not None
+        return load_checkpoint(self.resume_from)
 
     def _continues_this_run(self) -> bool:
         """Whether ``--resume`` continues this run: its checkpoint holds this run's name and is this folder's.
@@ -153,7 +160,7 @@ class Trainer:
         """
         if self.resume_from is None:
             return False
-        checkpoint = load_checkpoint(self.resume_from)
+        checkpoint = self._resumed
         if checkpoint.get("name") != self.name:
             return False
         folder = self.config.checkpoint_dir.resolve()
@@ -538,7 +545,7 @@ class Trainer:
     def _restore(self, generator: Generator, optimizer, scheduler) -> int:
         path = self.resume_from
         assert path is not None
-        checkpoint = load_resume_checkpoint(path)  # the whole training state checked before anything is loaded
+        checkpoint = check_resume_state(self._resumed, path)  # the whole training state checked before anything is loaded
         state = checkpoint["train_state"]
         saved = generator_config(checkpoint)
         if saved != self.config.generator:
