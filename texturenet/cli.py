@@ -20,7 +20,7 @@ from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXT
                      OPTIMIZERS,
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
-from .config import GENERATORS
+from .config import GENERATORS, scales_for
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -141,7 +141,8 @@ def train_parser() -> argparse.ArgumentParser:
 
     net = parser.add_argument_group("generator")
     add_flag(net, GeneratorConfig, "generator", choices=GENERATORS)
-    add_flag(net, GeneratorConfig, "scales", type=int)
+    add_flag(net, GeneratorConfig, "scales", default=None, type=int,
+             shown="from --image_size: the most whose coarsest map is at least 16 px, at most 6 (4 at 128 px, 5 at 256, 6 from 512)")
     add_flag(net, GeneratorConfig, "channels", default=None, shown="8 for pyramid, 32 for johnson", type=int)
     add_flag(net, GeneratorConfig, "noise_depth", type=int)
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
@@ -196,7 +197,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         TrainConfig,
         args,
         resume=None if args.resume is None else Path(args.resume),
-        generator=from_args(GeneratorConfig, args),
+        generator=from_args(GeneratorConfig, args, scales=scales_for(args.image_size) if args.scales is None else args.scales),
         loss=loss_config(args),
     )
 

@@ -63,6 +63,19 @@ BUNDLED_STYLE = BUNDLED / "style.png"
 VISDOM_PORT = 8097
 """Visdom's own default port: the trainer streams there, the GUI offers it (and serves on another)."""
 
+COARSEST_MAP = 16
+"""The training crop's coarsest pyramid map is at least this many pixels a side when --scales is not given. Measured
+(docs/QUALITY.md, "Blotches"): at 128-px crops the paper's 6 scales leave 4x4 and 8x8 maps, whose instance-norm
+statistics a few pixels can steer, and the trained model paints dark drops (spike ratio 2.35-3.32 on the held-out
+photos); 4 scales (coarsest 16x16) paint none (1.41-1.53)."""
+
+
+def scales_for(image_size: int) -> int:
+    """K for a training crop of ``image_size`` pixels: the most scales whose coarsest map (image_size / 2^(K-1)) is at
+    least :data:`COARSEST_MAP`, at most the paper's 6 (Ulyanov et al. 2016, Sec. 3.1): 4 at 128 px, 5 at 256, 6 from 512."""
+    return max(1, min(6, 1 + int(math.floor(math.log2(max(image_size, 1) / COARSEST_MAP)))))
+
+
 JOHNSON_CHANNELS = 32
 """The johnson network's default width (residual channels): the compact size of the end-user stylizers (issue 22); 14.5K
 multiply-adds per output pixel, 27% of the pyramid's 54.4K and 9% of Johnson et al.'s width 128 (BENCHMARKS.md, "Generators").
