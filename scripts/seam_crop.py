@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Picture for the README: a crop across a tile seam of a tiled stylisation, next to the untiled one.
+"""Picture for docs/SPEED.md (exact tiling): a crop across a tile seam of a tiled stylisation, next to the untiled one.
 
 Stylises --photo (enlarged so that its longer side is --long_side) with --tile N tiles and
 without tiling, at --noise_factor (default 0, so that the two differ only by tiling), and writes

@@ -134,6 +134,7 @@ def test_the_imagenet_default_says_how_to_give_weights_when_it_cannot_download(p
                             capture_output=True, text=True, timeout=300, env=env)
     assert_clean_error(result, "--vgg_weights")
     assert str(tmp_path / "hub") in result.stderr and "TEXTURENET_VGG_WEIGHTS" in result.stderr
+    assert "--loss_net vgg16 --vgg_weights PATH" in result.stderr  # the fix a user with only a VGG16 file needs
 
 
 def entry_points() -> dict[str, str]:

@@ -121,7 +121,7 @@ def test_bad_dial_settings_are_one_line(tmp_path: Path, photos: Path, style_imag
 @pytest.mark.parametrize("batch, world", [(2, 1), (3, 1), (1, 2), (3, 2), (1, 3)])
 def test_every_global_batch_has_half_its_photos_at_each_end(tmp_path: Path, photos: Path, style_image: Path,
                                                            monkeypatch: pytest.MonkeyPatch, batch: int, world: int) -> None:
-    """As the README says: half the photos of every batch at strength 0, half at max_strength, in a random order.
+    """As docs/METHOD.md says: half the photos of every batch at strength 0, half at max_strength, in a random order.
 
     Under torchrun each rank keeps its rows of the global batch, so the ranks' rows together are balanced;
     an odd global batch's extra photo goes to either end (both happen); the draws come from the seeded RNG.

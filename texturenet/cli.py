@@ -230,7 +230,7 @@ def export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="texturenet-export",
         description="Export a trained style model to ONNX, torch.export or TorchScript: photo (N,3,H,W in [0,1], any H and W) and "
-        "noise factor in, stylised picture out. See the README section 'Export'.",
+        "noise factor in, stylised picture out. See docs/STYLIZE.md, 'Export'.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
     parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (onnxruntime and others; needs the export extra), pt2 (torch.export.load, "

@@ -163,7 +163,7 @@ class LossConfig:
 
     With ``loss_scale`` relative (the default) each term is measured relative to its target, so the
     weights mean the same on any loss network, whatever the scale of its features; the default
-    weights were measured with the HED VGG16 (README, "Loss weights").
+    weights were measured with the HED VGG16 (docs/METHOD.md, "Loss weights").
     """
 
     loss_net: str = "vgg19"
@@ -183,7 +183,7 @@ class LossConfig:
     content_weight: float = 1.0
     """Weight of the content loss."""
     style_weight: float = 3.0
-    """Weight of the style loss. With --loss_scale relative it means the same on any loss network's scale (3 measured on the HED VGG16: README "Loss weights"); with absolute it depends on the loss network (--loss_net, --vgg_weights)."""
+    """Weight of the style loss. With --loss_scale relative it means the same on any loss network's scale (3 measured on the HED VGG16: docs/METHOD.md "Loss weights"); with absolute it depends on the loss network (--loss_net, --vgg_weights)."""
     tv_weight: float = 1e-4
     """Weight of the total-variation smoothness term (Mahendran & Vedaldi, beta = 2) on RGB in [0, 1]."""
     diversity_weight: float = 0.0

@@ -101,9 +101,11 @@ def _load_imagenet(arch: str) -> nn.Sequential:
         return features
     except Exception as error:  # URLError, OSError, hash mismatch: all mean "no usable download"
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        raise TexturenetError(
+        other = next(name for name in ARCHS if name != arch)
+        raise TexturenetError(  # offline the fix is a file at hand, of either VGG: the line names the flags for both
             f"could not download the ImageNet {arch} weights ({type(error).__name__}); put {weights.url} at "
-            f"{cache}, or pass --vgg_weights PATH (or set TEXTURENET_VGG_WEIGHTS) to a torchvision state dict"
+            f"{cache}, or pass --vgg_weights PATH (or set TEXTURENET_VGG_WEIGHTS) to a torchvision {arch} state dict, "
+            f"or --loss_net {other} --vgg_weights PATH to a {other} one"
         ) from None
 
 
