@@ -167,6 +167,9 @@ def test_lists_models_and_information(gui: Gui) -> None:
     info = gui.get("/api/info")
     assert info["data_root"] == str(gui.root) and info["max_upload_bytes"] == 2**20
     assert "photos" in info["folders"] and "style.png" in info["images"]
+    # the symlinked folder that leads out is not offered, and /api/info says so and why (it is not silently missing)
+    assert "escape" not in info["folders"] and {"path": "escape", "reason": f"a symlink to {gui.outside.resolve()}, outside the "
+                                                 f"allowed folder {gui.root}"} in info["not_offered"], info["not_offered"]
     status, kind, page = gui.request("/")
     assert status == 200 and kind == "text/html" and b'id="noise"' in page
 
@@ -265,6 +268,7 @@ def test_refuses_bad_training_forms(gui: Gui) -> None:
         ({"data_dir": ".."}, "data folder (--data_dir): .. is outside the allowed folder"),
         ({"data_dir": str(gui.outside)}, "is outside the allowed folder"),
         ({"data_dir": "escape"}, "data folder (--data_dir): escape is outside the allowed folder"),  # symlink resolved
+        ({"data_dir": "escape"}, f"(the server's --data_root): it resolves through a symlink to {gui.outside.resolve()}"),
         ({"data_dir": "photos/../../outside"}, "is outside the allowed folder"),
         ({"style": "escape/secret.png"}, "style image (--texture): escape/secret.png is outside the allowed folder"),
         ({"data_dir": "nothere"}, "data folder (--data_dir): nothere does not exist under"),

@@ -6,24 +6,25 @@ Help texts and defaults come from the config dataclasses (one source of truth). 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
+import json
 import math
 import os
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXTURE, INITS, LOSS_NETS, LOSS_SCALES, MAX_SAMPLE_PIXELS, MODES, NORMS,
                      OPTIMIZERS,
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
-from .config import GENERATORS, scales_for
+from .config import GENERATORS, WEIGHTS_ENV, scales_for
 from .errors import TexturenetError
-
-WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
 
 
 def _layers(text: str) -> tuple[str, ...]:
@@ -219,6 +220,8 @@ def stylize_parser() -> argparse.ArgumentParser:
     add_flag(parser, StylizeConfig, "preserve_color", shown="off", action="store_true")
     add_flag(parser, StylizeConfig, "batch_size", type=int)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    _add_json(parser, "one per picture written: input, output, strength, size [width, height], seconds (a video's also frames, "
+              "fps, flicker)")
     video = parser.add_argument_group("video (--input CLIP.mp4 --output OUT.mp4; needs PyAV, see docs/VIDEO.md)")
     add_flag(video, StylizeConfig, "video_noise", choices=VIDEO_NOISE)
     return parser
@@ -301,7 +304,40 @@ def evaluate_parser() -> argparse.ArgumentParser:
     add_flag(parser, EvaluateSettings, "lr", type=finite_float)
     add_flag(parser, EvaluateSettings, "peer", shown="none", type=Path)
     parser.add_argument("--cuda", action="store_true", help="Run on the GPU; an error if CUDA is not available (default: off).")
+    _add_json(parser, "one object, the scores as results.json holds them")
     return parser
+
+
+def info_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="texturenet info",
+        description="Versions (texturenet, Python, torch, torchvision, visdom), devices (CUDA, MPS), and where the loss network's "
+        f"weights are looked for: {WEIGHTS_ENV} and the ImageNet weights in torch's hub cache.",
+    )
+    _add_json(parser, "one object: versions, devices, weights")
+    return parser
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=f"Print results for scripts, a JSON object a line on stdout ({what}); other output goes to stderr (default: off).")
+
+
+@contextlib.contextmanager
+def _results(as_json: bool) -> Iterator[Optional[Callable[[dict[str, Any]], None]]]:
+    """With ``--json``: a function that prints one JSON object a line on stdout, while everything else printed goes to stderr
+    (messages, the human summary; progress bars are on stderr anyway). Without it: None, and output is as it always was."""
+    if not as_json:
+        yield None
+        return
+    stdout = sys.stdout
+
+    def emit(result: dict[str, Any]) -> None:
+        stdout.write(json.dumps(result, default=list) + "\n")
+        stdout.flush()
+
+    with contextlib.redirect_stdout(sys.stderr):
+        yield emit
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -322,7 +358,14 @@ def run_command(
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace, argparse.ArgumentParser], None],
     argv: Optional[Sequence[str]],
+    prog: Optional[str] = None,
 ) -> None:
+    """Parse ``argv`` and run ``body``: the one place where a :class:`TexturenetError` becomes one line and exit status 2.
+
+    ``prog`` names the command in usage and error lines (``texturenet train``); unset, the parser's own (``texturenet-train``).
+    """
+    if prog is not None:
+        parser.prog = prog
     warnings.formatwarning = _one_line_warnings  # type: ignore[assignment]
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must print, not crash the run
         if hasattr(stream, "reconfigure"):
@@ -404,7 +447,7 @@ def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .stylize import Stylizer, sample_texture, stylize_files
+    from .stylize import Stylizer, Written, sample_texture, stylize_files
     from .video import is_video
 
     if (args.input is None) == (args.size is None):
@@ -418,21 +461,31 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         config = from_args(StylizeConfig, args)
     except ValueError as error:
         parser.error(str(error))
-    stylizer = Stylizer(args.model, _device(args.cuda))
-    stylizer.check(config.noise_factor)
-    if args.size is not None:
-        width, height = args.size  # --size is WxH, as users write it
-        written = [sample_texture(stylizer, height, width, args.output, config.noise_factor, config.seed)]
-    elif args.input.is_file() and is_video(args.input):
-        from .video import stylize_video
+    with _results(args.json) as emit:
+        stylizer = Stylizer(args.model, _device(args.cuda))
+        stylizer.check(config.noise_factor)
+        if args.size is not None:
+            width, height = args.size  # --size is WxH, as users write it
+            sample = sample_texture(stylizer, height, width, args.output, config.noise_factor, config.seed)
+            if emit is not None:
+                emit(sample.as_json())
+            written = [sample.output]
+        elif args.input.is_file() and is_video(args.input):
+            from .video import stylize_video
 
-        result = stylize_video(stylizer, args.input, args.output, config)
-        print(f"wrote {result.path}: {result.frames} frames, {result.width}x{result.height} at {float(result.rate):g} fps; "
-              f"flicker {result.flicker:.3f} (mean |out_t - out_t-1| / mean |in_t - in_t-1|)")
-        return
-    else:
-        written = stylize_files(stylizer, args.input, args.output, config)
-    print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
+            start = time.perf_counter()
+            result = stylize_video(stylizer, args.input, args.output, config)
+            print(f"wrote {result.path}: {result.frames} frames, {result.width}x{result.height} at {float(result.rate):g} fps; "
+                  f"flicker {result.flicker:.3f} (mean |out_t - out_t-1| / mean |in_t - in_t-1|)")
+            if emit is not None:
+                emit({**Written(args.input, result.path, config.noise_factor, result.width, result.height,
+                                time.perf_counter() - start).as_json(), "frames": result.frames, "fps": float(result.rate),
+                      "flicker": result.flicker if math.isfinite(result.flicker) else None})
+            return
+        else:
+            written = stylize_files(stylizer, args.input, args.output, config,
+                                    None if emit is None else lambda picture: emit(picture.as_json()))
+        print(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} images under {args.output}")
 
 
 def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -448,11 +501,9 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _device(cuda: bool) -> Any:
-    import torch
+    from .devices import torch_device
 
-    if cuda and not torch.cuda.is_available():
-        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
-    return torch.device("cuda" if cuda else "cpu")
+    return torch_device("cuda" if cuda else "cpu", "--cuda was given", "drop --cuda to run on the CPU")
 
 
 def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -484,10 +535,25 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         settings = from_args(EvaluateSettings, args)
     except ValueError as error:
         parser.error(str(error))
-    result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
-    print(format_table(result))
-    print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
-          f"and {args.output_dir / 'grid.png'}")
+    with _results(args.json) as emit:
+        result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
+        print(format_table(result))
+        print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
+              f"and {args.output_dir / 'grid.png'}")
+        if emit is not None:
+            emit(result)
+
+
+def _info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .info import format_report, report
+
+    facts = report()
+    print(json.dumps(facts) if args.json else format_report(facts))
+
+
+def info_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet info``."""
+    run_command(info_parser(), _info, argv, prog)
 
 
 def diversity_parser() -> argparse.ArgumentParser:
@@ -528,36 +594,36 @@ def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         print(f"wrote {args.grid}")
 
 
-def diversity_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-diversity`` and ``scripts/diversity.py``."""
-    run_command(diversity_parser(), _diversity, argv)
+def diversity_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet diversity``, ``texturenet-diversity`` and ``scripts/diversity.py``."""
+    run_command(diversity_parser(), _diversity, argv, prog)
 
 
-def train_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-train`` and ``scripts/train.py``."""
-    run_command(train_parser(), _train, argv)
+def train_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet train``, ``texturenet-train`` and ``scripts/train.py``."""
+    run_command(train_parser(), _train, argv, prog)
 
 
-def stylize_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-stylize`` and ``scripts/stylize.py``."""
-    run_command(stylize_parser(), _stylize, argv)
+def stylize_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet stylize``, ``texturenet-stylize`` and ``scripts/stylize.py``."""
+    run_command(stylize_parser(), _stylize, argv, prog)
 
 
-def export_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-export`` and ``scripts/export.py``."""
-    run_command(export_parser(), _export, argv)
+def export_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet export``, ``texturenet-export`` and ``scripts/export.py``."""
+    run_command(export_parser(), _export, argv, prog)
 
 
-def optimize_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-optimize`` and ``scripts/optimize.py``."""
+def optimize_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet optimize``, ``texturenet-optimize`` and ``scripts/optimize.py``."""
     from .optimize import PRESETS
 
     first = argparse.ArgumentParser(add_help=False)  # the preset decides the other flags' defaults
     first.add_argument("--preset")
     preset = first.parse_known_args(argv)[0].preset
-    run_command(optimize_parser(preset if preset in PRESETS else None), _optimize, argv)
+    run_command(optimize_parser(preset if preset in PRESETS else None), _optimize, argv, prog)
 
 
-def evaluate_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-evaluate`` and ``scripts/evaluate.py``."""
-    run_command(evaluate_parser(), _evaluate, argv)
+def evaluate_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet evaluate``, ``texturenet-evaluate`` and ``scripts/evaluate.py``."""
+    run_command(evaluate_parser(), _evaluate, argv, prog)

@@ -22,6 +22,8 @@ NORMS = ("instance", "batch")
 ACTIVATIONS = ("leaky_relu", "relu")
 PADDINGS = ("reflect", "circular", "replicate", "zeros")
 LOSS_NETS = ("vgg19", "vgg16")
+WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
+"""The environment variable that sets ``--vgg_weights``' default (read by the command line only; ``texturenet info`` shows it)."""
 VIDEO_NOISE = ("fixed", "fresh")
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 LOSS_SCALES = ("relative", "absolute")
@@ -376,7 +378,7 @@ class StylizeConfig:
     """How texturenet-stylize runs a trained generator on a photo, a folder or a video (stylize.py, video.py)."""
 
     noise_factor: float = 1.0
-    """Scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4); with the strength dial (models trained with max_strength > 0) it is also the style strength, 0 .. the model's max_strength."""
+    """The style strength, for models with the strength dial (every style model trained with max_strength > 0): 0 the photo's shapes in the style's colours, 1 the full style, up to the model's max_strength stronger still. For models without the dial (textures, older models) it scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4)."""
     seed: int = 0
     """Seed of the noise; the same seed gives the same picture."""
     max_size: Optional[int] = None
@@ -481,7 +483,7 @@ class DiversitySettings:
     size: int = 128
     """Texture samples are size x size pixels; photos are shrunk so that the longer side is at most this."""
     noise_factor: float = 1.0
-    """Noise factor of every sample (1: as in training)."""
+    """Noise factor of every sample: the style strength for models with the strength dial, else the scale of the noise input (1: as in training)."""
     loss_net: str = "vgg19"
     """Network whose features are compared (the same for every model, so that the numbers compare)."""
     vgg_weights: str = "imagenet"
@@ -528,8 +530,11 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def field_doc(cls: type, name: str) -> str:
-    """The docstring written under a dataclass field, for argparse help texts (one source of truth)."""
-    return _field_docs(cls).get(name, "")
+    """The docstring written under a dataclass field, for argparse help texts (one source of truth).
+
+    Its reST literals (````relu````) lose their double backticks: --help is plain text, where they would show as written.
+    """
+    return _field_docs(cls).get(name, "").replace("``", "")
 
 
 @functools.lru_cache(maxsize=None)
@@ -556,7 +561,7 @@ class GuiConfig:
     host: str = "127.0.0.1"
     """Address to listen on; loopback, so only this machine can reach the page."""
     port: int = 8098
-    """Port of the page (Visdom's default is VISDOM_PORT, so both run side by side)."""
+    """Port of the page (Visdom's default is 8097, so both run side by side)."""
     checkpoint_dir: Path = Path("checkpoints")
     """Folder whose checkpoints are listed, and where training runs started from the page write theirs."""
     data_root: Path = Path(".")

@@ -112,6 +112,12 @@ def image_size(source: Path | BinaryIO) -> tuple[int, int]:
         return image.size
 
 
+def as_rgb(image: Image.Image) -> Image.Image:
+    """An image already in memory (the Python API's input) as :func:`load_rgb` makes a file: size checked, upright, 8-bit RGB."""
+    check_dimensions(*image.size)
+    return _to_rgb(ImageOps.exif_transpose(image))
+
+
 def load_rgb(source: Path | BinaryIO, min_side: Optional[int] = None) -> Image.Image:
     """Decode ``source`` upright (EXIF orientation applied) as RGB; :class:`UnreadableImage` for anything else.
 

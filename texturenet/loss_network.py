@@ -14,7 +14,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -89,10 +89,24 @@ def _vgg(arch: str) -> nn.Sequential:
     return make_layers(cfgs[ARCHS[arch]])
 
 
+def _imagenet(arch: str) -> Any:
+    """torchvision's ImageNet weights entry for ``arch`` (IMAGENET1K_V1)."""
+    from torchvision import models
+
+    return {"vgg16": models.VGG16_Weights, "vgg19": models.VGG19_Weights}[arch].IMAGENET1K_V1
+
+
+def imagenet_weights(arch: str) -> tuple[str, Path]:
+    """Where torchvision downloads ``arch``'s ImageNet weights from, and the file in torch's hub cache it keeps them in
+    (``texturenet info`` shows it; the refusal when the download fails names it)."""
+    url = _imagenet(arch).url
+    return url, Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
 def _load_imagenet(arch: str) -> nn.Sequential:
     from torchvision import models
 
-    weights = {"vgg16": models.VGG16_Weights, "vgg19": models.VGG19_Weights}[arch].IMAGENET1K_V1
+    weights = _imagenet(arch)
     notes = io.StringIO()  # torch.hub announces the download on stderr; keep it only if it works
     try:
         with contextlib.redirect_stderr(notes):
@@ -100,10 +114,10 @@ def _load_imagenet(arch: str) -> nn.Sequential:
         sys.stderr.write(notes.getvalue())
         return features
     except Exception as error:  # URLError, OSError, hash mismatch: all mean "no usable download"
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        url, cache = imagenet_weights(arch)
         other = next(name for name in ARCHS if name != arch)
         raise TexturenetError(  # offline the fix is a file at hand, of either VGG: the line names the flags for both
-            f"could not download the ImageNet {arch} weights ({type(error).__name__}); put {weights.url} at "
+            f"could not download the ImageNet {arch} weights ({type(error).__name__}); put {url} at "
             f"{cache}, or pass --vgg_weights PATH (or set TEXTURENET_VGG_WEIGHTS) to a torchvision {arch} state dict, "
             f"or --loss_net {other} --vgg_weights PATH to a {other} one"
         ) from None

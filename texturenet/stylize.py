@@ -11,10 +11,12 @@ gives the same picture.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -34,6 +36,30 @@ from .noise import IndependentNoise, SharedNoise
 from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, max_windows, smallest_tile, stylize_with_context, tile_work
 
 
+WRONG_MODEL = {"style": "this is a texture model: give --size WxH instead of --input",
+               "texture": "this is a stylisation model: give --input PHOTO (--size is for texture models)"}
+"""The refusal when a model is used for what it was not trained for, by the mode the use needs."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """One picture written: what ``texturenet stylize --json`` prints a line for."""
+
+    input: Optional[Path]
+    """The photo (None for a texture sample)."""
+    output: Path
+    strength: float
+    """The noise factor: the style strength for models with the dial."""
+    width: int
+    height: int
+    seconds: float
+    """The generator's time for this picture (its share of its batch's pass), without decoding and encoding."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"input": None if self.input is None else str(self.input), "output": str(self.output), "strength": self.strength,
+                "size": [self.width, self.height], "seconds": round(self.seconds, 6)}
+
+
 class Stylizer:
     """A trained generator ready for inference on one device."""
 
@@ -51,6 +77,11 @@ class Stylizer:
         if self.max_strength and not 0 <= noise_factor <= self.max_strength:
             raise TexturenetError(f"noise factor {noise_factor:g} is outside 0..{self.max_strength:g}, the style strengths this "
                                   f"model was trained for; give one in that range (0: the photo's shapes in the style's colours, 1: the full style)")
+
+    def require(self, mode: str) -> None:
+        """Refuse in one line to use this model for ``mode``'s work (``style``: stylise photos; ``texture``: sample) when it is the other kind."""
+        if self.mode != mode:
+            raise TexturenetError(WRONG_MODEL[mode])
 
     def _noise(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -132,7 +163,8 @@ class Stylizer:
         return output[0].clamp(0, 1)
 
 
-def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig()) -> list[Path]:
+def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig(),
+                  on_written: Optional[Callable[[Written], None]] = None) -> list[Path]:
     """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
 
     In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
@@ -140,10 +172,10 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     a time (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background
     threads decode the next photos and encode the finished ones, so a folder costs about the
     compute time alone. ``config.tile`` as in :meth:`Stylizer.stylize_array`;
-    ``config.preserve_color`` keeps the photo's colours (see color.py). Returns the paths written.
+    ``config.preserve_color`` keeps the photo's colours (see color.py). Returns the paths written;
+    ``on_written`` hears of each picture once it is on disk.
     """
-    if stylizer.mode != "style":
-        raise TexturenetError("this is a texture model: give --size WxH instead of --input")
+    stylizer.require("style")
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
@@ -164,19 +196,27 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
         return np.asarray(resize_long_side(image, config.max_size) if config.max_size else image)
 
     written, skipped, saves = [], [], []
-    group: list[tuple[np.ndarray, Path]] = []  # loaded photos of one size, waiting for the generator
+    group: list[tuple[np.ndarray, tuple[Path, Path]]] = []  # loaded photos of one size (and their paths), waiting for the generator
 
-    def finish(images: np.ndarray, results: np.ndarray, targets: list[Path]) -> None:
+    def save(image: Image.Image, record: Written) -> None:
+        save_pil(image, record.output)
+        if on_written is not None:
+            on_written(record)
+
+    def finish(images: np.ndarray, results: np.ndarray, paths: list[tuple[Path, Path]], start: float) -> None:
+        seconds = (time.perf_counter() - start) / len(paths)
         if config.preserve_color:
             results = color.preserve_color(images, results)
-        for result, target in zip(results, targets):
-            saves.append(saver.submit(save_pil, Image.fromarray(result, mode="RGB"), target))
+        for result, (source, target) in zip(results, paths):
+            record = Written(source, target, config.noise_factor, result.shape[1], result.shape[0], seconds)
+            saves.append(saver.submit(save, Image.fromarray(result, mode="RGB"), record))
             written.append(target)
 
     def flush() -> None:
         if group:
             images = np.stack([image for image, _ in group])
-            finish(images, stylizer.stylize_batch(images, config.noise_factor, stylizer._noise(config.seed)), [t for _, t in group])
+            start = time.perf_counter()
+            finish(images, stylizer.stylize_batch(images, config.noise_factor, stylizer._noise(config.seed)), [p for _, p in group], start)
             group.clear()
 
     with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as saver:
@@ -197,11 +237,13 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
             height, width = image.shape[:2]
             if stylizer.tiles(height, width, config.tile):
                 flush()
-                finish(image[None], stylizer.stylize_array(image, config.noise_factor, config.seed, config.tile)[None], [target])
+                start = time.perf_counter()
+                finish(image[None], stylizer.stylize_array(image, config.noise_factor, config.seed, config.tile)[None], [(path, target)],
+                       start)
                 continue
             if group and (group[0][0].shape != image.shape or len(group) >= stylizer.per_batch(height, width, config.batch_size)):
                 flush()
-            group.append((image, target))
+            group.append((image, (path, target)))
         flush()
         for save in saves:
             save.result()  # re-raises a write error in this thread
@@ -212,9 +254,11 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     return written
 
 
-def sample_texture(stylizer: Stylizer, height: int, width: int, destination: Path, noise_factor: float = 1.0, seed: int = 0) -> Path:
+def sample_texture(stylizer: Stylizer, height: int, width: int, destination: Path, noise_factor: float = 1.0, seed: int = 0) -> Written:
     """Write a ``width`` x ``height`` texture sample to ``destination`` (height first, as everywhere in the package)."""
-    if stylizer.mode != "texture":
-        raise TexturenetError("this is a stylisation model: give --input PHOTO (--size is for texture models)")
-    save_image(stylizer.sample(height, width, noise_factor, seed), destination)
-    return destination
+    stylizer.require("texture")
+    start = time.perf_counter()
+    sample = stylizer.sample(height, width, noise_factor, seed)
+    seconds = time.perf_counter() - start
+    save_image(sample, destination)
+    return Written(None, destination, noise_factor, width, height, seconds)

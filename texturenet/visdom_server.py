@@ -192,8 +192,8 @@ def serve(port: int, address: str, env_path: str, names: list[str]) -> None:
     ioloop.IOLoop.current().start()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-visdom``.
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet visdom`` and ``texturenet-visdom``.
 
     The server never handles tensors, and visdom imports torch only if it can (to accept
     tensors in its client), which takes seconds: this process tells it that it cannot.
@@ -201,7 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .cli import run_command
 
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]  # None in sys.modules: "import torch" raises ImportError
-    run_command(parser(), _run, argv)
+    run_command(parser(), _run, argv, prog)
 
 
 if __name__ == "__main__":

@@ -46,20 +46,26 @@ class GuiApp:
         self._decoding = DecodeBudget(config.decode_megapixels)
 
     def info(self) -> dict[str, Any]:
-        """Limits and folders for the page, and path suggestions for the training form."""
-        folders, images = self._suggestions()
+        """Limits and folders for the page, path suggestions for the training form, and the links it does not suggest, with why."""
+        folders, images, links = self._suggestions()
         return {
             "data_root": str(self.root), "checkpoint_dir": str(self.config.checkpoint_dir.resolve()),
             "max_upload_bytes": self.config.max_upload_bytes, "max_side": self.config.max_side,
-            "train_args": self.config.train_args, "folders": folders, "images": images,
+            "train_args": self.config.train_args, "folders": folders, "images": images, "not_offered": links,
         }
 
-    def _suggestions(self, depth: int = 2, limit: int = 200) -> tuple[list[str], list[str]]:
-        """Folders and images under the data root, a few levels deep and capped (a huge data set stays cheap)."""
+    def _suggestions(self, depth: int = 2, limit: int = 200) -> tuple[list[str], list[str], list[dict[str, str]]]:
+        """Folders and images under the data root, a few levels deep and capped (a huge data set stays cheap).
+
+        Symlinks that are not offered are listed with the reason (``not_offered``), rather than missing without a
+        word: a link to a folder is not followed (it may loop, or lead out; give the folder it points to), a link to
+        an image outside the data root cannot be used.
+        """
         from ..data import IMAGE_EXTENSIONS
 
         folders: list[str] = []
         images: list[str] = []
+        links: list[dict[str, str]] = []
         level = [self.root]
         for _ in range(depth + 1):
             below = []
@@ -75,11 +81,30 @@ class GuiApp:
                     if entry.is_dir(follow_symlinks=False) and len(folders) < limit:
                         folders.append(relative)
                         below.append(Path(entry.path))
-                    elif (Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and len(images) < limit
-                          and not self._leads_out(Path(entry.path))):
+                    elif entry.is_symlink() and (Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS or _is_dir(entry)):
+                        reason = self._link_reason(Path(entry.path))
+                        if reason is None and len(images) < limit:
+                            images.append(relative)  # an image link that stays inside
+                        elif reason is not None and len(links) < limit:
+                            links.append({"path": relative, "reason": reason})
+                    elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and len(images) < limit:
                         images.append(relative)
             level = below
-        return folders, images
+        return folders, images, links
+
+    def _link_reason(self, link: Path) -> Optional[str]:
+        """Why a symlink is not offered (where it resolves, and whether that is outside the data root); None for an image link
+        that stays inside, which is offered."""
+        try:
+            target = link.resolve()
+            is_dir = target.is_dir()
+        except (OSError, RuntimeError) as error:  # a loop of links (RuntimeError in Python < 3.13)
+            return f"a symlink that does not resolve ({getattr(error, 'strerror', None) or error})"
+        if not inside(self.root, target):
+            return f"a symlink to {target}, outside the allowed folder {self.root}"
+        if is_dir:
+            return f"a symlink to the folder {target.relative_to(self.root).as_posix() or '.'}, which is not followed; choose that folder"
+        return None
 
     def _leads_out(self, path: Path) -> bool:
         """Whether ``path`` is a symlink to a file outside the data root (never offered, never used)."""
@@ -208,3 +233,11 @@ class GuiApp:
                 run.process.wait(wait)
             except subprocess.TimeoutExpired:
                 print(f"texturenet-gui: training run {run.name!r} is still saving (pid {run.process.pid})", file=sys.stderr)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether a folder entry is (or links to) a folder; False when it cannot be told (a loop of links)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

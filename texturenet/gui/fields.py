@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import threading
 import urllib.parse
@@ -68,7 +69,8 @@ def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
     """The existing folder (``want_dir``) or file that ``text`` names, resolved, which must lie under ``root``.
 
     Relative paths are relative to ``root``; symlinks and ``..`` are resolved before the check,
-    so neither can lead outside. Text that cannot be a path (a NUL byte, longer than a path can
+    so neither can lead outside (a path that a symlink leads out is refused saying so, or its
+    refusal would read as a mistyped path). Text that cannot be a path (a NUL byte, longer than a path can
     be, a name the file system refuses, an unknown ``~user``) is refused with the reason.
     """
     if not isinstance(text, str) or not text.strip():
@@ -85,7 +87,9 @@ def path_under(root: Path, text: Any, name: str, want_dir: bool) -> Path:
     except (OSError, RuntimeError) as error:  # ENAMETOOLONG, ...; RuntimeError: no such ~user, or a symlink loop
         raise RequestError(f"{name}: {text[:60]!r} cannot be used ({getattr(error, 'strerror', None) or error})") from None
     if not inside(root, path):
-        raise RequestError(f"{name}: {text} is outside the allowed folder {root} (the server's --data_root)")
+        lexical = Path(os.path.normpath(given if given.is_absolute() else root / given))
+        through = f": it resolves through a symlink to {path}" if inside(root, lexical) else ""
+        raise RequestError(f"{name}: {text} is outside the allowed folder {root} (the server's --data_root){through}")
     if not exists:
         raise RequestError(f"{name}: {text} does not exist under {root}")
     if want_dir and not path.is_dir():

@@ -387,11 +387,11 @@ def _serve(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
         app.close()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``texturenet-gui`` and ``scripts/gui.py``."""
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
+    """Entry point of ``texturenet gui``, ``texturenet-gui`` and ``scripts/gui.py``."""
     from ..cli import run_command
 
-    run_command(gui_parser(), _serve, argv)
+    run_command(gui_parser(), _serve, argv, prog)
 
 
 if __name__ == "__main__":
