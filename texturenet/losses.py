@@ -19,7 +19,8 @@ and the diversity term on log distances, whose gradients no c changes.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -93,10 +94,6 @@ def _mean_square(target: Tensor) -> Tensor:
     return target.float().pow(2).flatten(1).mean(1).clamp_min(torch.finfo(torch.float32).tiny)
 
 
-def _weights(layers: Sequence[str], weights: Optional[Sequence[float]]) -> dict[str, float]:
-    return dict(zip(layers, weights if weights is not None else [1.0] * len(layers)))
-
-
 TERMS = ("total", "content", "style", "tv")
 """The loss terms every run reports (those its losses have), in the order plots and tables show them."""
 DIVERSITY = "diversity"
@@ -114,78 +111,203 @@ def layer_losses(terms: Mapping[str, float]) -> dict[str, float]:
     return {name[len(_LAYER):]: terms[name] for name in sorted(terms) if name.startswith(_LAYER)}
 
 
-class PerceptualLoss(nn.Module):
-    """Weighted sum of style, content and total-variation losses for images in [0, 1].
 
-    ``set_style`` computes the style image's Grams once; ``content_targets`` computes content
-    features without gradient and only as deep as the content layers; ``forward`` runs the
-    loss network once for all layers and returns every term (per-layer style terms too, for
-    monitoring; each the mean over the batch), with the weighted total under ``"total"``.
+@dataclass
+class Batch:
+    """One batch as the terms compare it: the generator's inputs and what each output is compared with.
+
+    Output i is a sample of input ``i mod inputs``: a term that needs several samples of each input
+    (:class:`DiversityTerm`) gets them through :meth:`PerceptualLoss.batch`, which repeats the photos.
+    """
+
+    photos: Optional[Tensor] = None
+    """(N, 3, H, W) what the generator stylises, each photo as many times as the terms want samples of it; None for textures."""
+    content: Optional[Mapping[str, Tensor]] = None
+    """Content-layer features of ``photos`` (the content term's target); None: no content term (textures)."""
+    strength: Optional[Tensor] = None
+    """(N,) each output's style strength, its multiplier of the style weight (trainer.py); None: 1 for every output."""
+    inputs: int = 1
+    """How many distinct inputs the N outputs are samples of (texture mode: one, noise alone)."""
+
+
+class Term:
+    """One part of the objective: what it compares, with which target, divided by which normaliser.
+
+    A :class:`PerceptualLoss` runs the loss network once for all its terms and hands each the
+    features of its ``layers``; a term returns the values it reports (by the names the monitors show)
+    and the value the weighted total takes.
+    """
+
+    layers: tuple[str, ...] = ()
+    """The loss-network layers the term reads."""
+    samples: int = 1
+    """Samples of each input the term needs in a batch."""
+
+    def applies(self, batch: Batch) -> bool:
+        """Whether the term has a target in ``batch`` (the content term has none for textures)."""
+        return True
+
+    def __call__(self, output: Tensor, features: Mapping[str, Tensor], batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        raise NotImplementedError
+
+
+class StyleTerm(Term):
+    """Gram-matrix style loss over weighted layers (Gatys et al. 2015, Eq. 3-5; Ulyanov et al. 2016, Eq. 4).
+
+    Its target, the style image's Grams, is set once per run; relative (module docstring), its
+    normaliser is their weighted mean square, one divisor for all layers.
+    """
+
+    def __init__(self, layer_weights: dict[str, float], relative: bool) -> None:
+        self.layer_weights = layer_weights
+        self.layers = tuple(layer_weights)
+        self.relative = relative
+        self.target_grams: dict[str, Tensor] = {}
+        self.scale = torch.ones(())
+        """The normaliser: the target's weighted mean square (relative), else 1."""
+
+    def set_target(self, features: Mapping[str, Tensor]) -> None:
+        """Keep the Grams of the style image's ``features``, and their weighted magnitude."""
+        self.target_grams = {name: gram(f)[0] for name, f in features.items()}
+        magnitude = sum(weight * _mean_square(self.target_grams[name][None])[0] for name, weight in self.layer_weights.items())
+        self.scale = magnitude if self.relative else torch.ones((), device=next(iter(features.values())).device)
+
+    def __call__(self, output: Tensor, features: Mapping[str, Tensor], batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Each layer's term and their weighted sum, means over the batch; the total's share is weighted by each output's strength."""
+        reported: dict[str, Tensor] = {}
+        style = output.new_zeros(len(output), dtype=torch.float32)  # per image
+        for name, weight in self.layer_weights.items():
+            g = gram(features[name])
+            term = _per_image_mse(g, self.target_grams[name].expand_as(g)) / self.scale
+            reported[layer_term(name)] = term.mean()
+            style = style + weight * term
+        reported["style"] = style.mean()
+        return reported, (style if batch.strength is None else style * batch.strength.float()).mean()
+
+
+class ContentTerm(Term):
+    """Feature reconstruction loss (Gatys et al. 2016, Eq. 1; Ulyanov et al. 2016, Eq. 5): outputs against their photos.
+
+    Its target is each batch's (:attr:`Batch.content`); relative, each image's term is divided by its
+    photo's own mean squared features.
+    """
+
+    def __init__(self, layer_weights: dict[str, float], relative: bool) -> None:
+        self.layer_weights = layer_weights
+        self.layers = tuple(layer_weights)
+        self.relative = relative
+
+    def applies(self, batch: Batch) -> bool:
+        return batch.content is not None
+
+    def __call__(self, output: Tensor, features: Mapping[str, Tensor], batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        assert batch.content is not None
+        content = output.new_zeros(len(output), dtype=torch.float32)  # per image
+        for name, weight in self.layer_weights.items():
+            target = batch.content[name]
+            term = _per_image_mse(features[name], target)
+            content = content + weight * (term / _mean_square(target) if self.relative else term)
+        value = content.mean()
+        return {"content": value}, value
+
+
+class TotalVariationTerm(Term):
+    """Smoothness of the output's pixels (:func:`total_variation`); no loss network, no target."""
+
+    def __call__(self, output: Tensor, features: Mapping[str, Tensor], batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        value = total_variation(output.float())
+        return {"tv": value}, value
+
+
+class DiversityTerm(Term):
+    """The samples' entropy estimate (:func:`diversity`; Ulyanov et al. 2017, Sec. 3), compared within each input.
+
+    It needs two samples of each input, so :meth:`PerceptualLoss.batch` stylises every photo twice,
+    with different noise; the container gives it a negative weight (the total subtracts it).
+    """
+
+    samples = 2
+
+    def __init__(self, layer: str) -> None:
+        self.layers = (layer,)
+
+    def __call__(self, output: Tensor, features: Mapping[str, Tensor], batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        value = diversity(features[self.layers[0]], batch.inputs)
+        return {DIVERSITY: value}, value
+
+
+def _weights(layers: Sequence[str], weights: Optional[Sequence[float]]) -> dict[str, float]:
+    return dict(zip([canonical_layer(n) for n in layers], weights if weights is not None else [1.0] * len(layers)))
+
+
+class PerceptualLoss(nn.Module):
+    """The weighted sum of the terms a :class:`LossConfig` asks for, for images in [0, 1] (Ulyanov et al. 2016, Eq. 5).
+
+    ``set_style`` sets the style term's target once per run; ``batch`` gives a training batch its
+    targets; ``forward`` runs the loss network once for all terms and returns every term by name
+    (per-layer style terms too, for monitoring; each the mean over the batch), the weighted total
+    under ``"total"``.
     """
 
     def __init__(self, config: LossConfig, network: Optional[LossNetwork] = None) -> None:
         super().__init__()
         self.config = config
-        self.style_weights = _weights([canonical_layer(n) for n in config.style_layers], config.style_layer_weights)
-        self.content_weights = _weights(
-            [canonical_layer(n) for n in config.content_layers], config.content_layer_weights
-        )
-        self.diversity_layer = canonical_layer(config.diversity_layer) if config.diversity_weight else None
-        layers = list(dict.fromkeys([*self.style_weights, *self.content_weights, *filter(None, [self.diversity_layer])]))
+        relative = config.loss_scale == "relative"
+        self.style = StyleTerm(_weights(config.style_layers, config.style_layer_weights), relative)
+        self.terms: list[tuple[float, Term]] = [
+            (config.style_weight, self.style),
+            (config.content_weight, ContentTerm(_weights(config.content_layers, config.content_layer_weights), relative)),
+        ]
+        if config.tv_weight:
+            self.terms.append((config.tv_weight, TotalVariationTerm()))
+        if config.diversity_weight:
+            self.terms.append((-config.diversity_weight, DiversityTerm(canonical_layer(config.diversity_layer))))
+        self.content_layers = list(self.terms[1][1].layers)
+        layers = list(dict.fromkeys(layer for _, term in self.terms for layer in term.layers))
         self.network = network or LossNetwork(config.loss_net, config.vgg_weights, layers)
-        self.relative = config.loss_scale == "relative"
-        self.target_grams: dict[str, Tensor] = {}
-        self.style_scale = torch.ones(())
+
+    @property
+    def style_scale(self) -> Tensor:
+        """The style term's normaliser (the style image's weighted mean squared Gram entries when relative, else 1)."""
+        return self.style.scale
 
     @torch.no_grad()
     def set_style(self, style: Tensor) -> None:
-        """Remember the Gram matrices of ``style`` (1, 3, H, W), and their weighted magnitude: computed once per run."""
-        features = self.network(style, upto=list(self.style_weights))
-        self.target_grams = {name: gram(f)[0] for name, f in features.items()}
-        magnitude = sum(weight * _mean_square(self.target_grams[name][None])[0] for name, weight in self.style_weights.items())
-        self.style_scale = magnitude if self.relative else torch.ones((), device=style.device)
+        """Set the style term's target from ``style`` (1, 3, H, W): computed once per run."""
+        self.style.set_target(self.network(style, upto=list(self.style.layers)))
 
     @torch.no_grad()
     def content_targets(self, content: Tensor) -> dict[str, Tensor]:
         """Content-layer features of ``content``, without gradient and no deeper than needed."""
-        return self.network(content, upto=list(self.content_weights))
+        return self.network(content, upto=self.content_layers)
 
-    def forward(self, output: Tensor, content: Optional[dict[str, Tensor]] = None, inputs: int = 1,
+    def batch(self, photos: Tensor, strength: Optional[Tensor] = None) -> Batch:
+        """A training batch of ``photos`` with its targets: each photo (and its ``strength``) repeated as the terms need samples."""
+        copies = max(term.samples for _, term in self.terms)
+        if copies > 1:
+            photos = torch.cat([photos] * copies)  # unlike repeat, keeps channels_last
+            strength = None if strength is None else strength.repeat(copies)
+        return Batch(photos, self.content_targets(photos), strength, len(photos) // copies)
+
+    def forward(self, output: Tensor, batch: Union[Batch, Mapping[str, Tensor], None] = None,
                 style_scale: Optional[Tensor] = None) -> dict[str, Tensor]:
-        """Loss terms for ``output``; pass ``content`` targets in style mode, None for textures.
+        """Loss terms for ``output`` against ``batch`` (None for textures: no content term).
 
-        ``style_scale`` (N,): each image's own multiplier of the style weight (the strength the
-        generator was asked for: trainer.py); the reported terms stay unweighted. With a
-        diversity weight, ``output`` holds several samples of each of ``inputs`` inputs (see
-        :func:`diversity`) and the total subtracts the weighted entropy estimate.
+        ``batch`` may also be content features alone (:meth:`content_targets`), with ``style_scale``
+        as each output's strength: one output per input, as optimisation and evaluation score.
         """
-        if not self.target_grams:
+        if not self.style.target_grams:
             raise RuntimeError("call set_style() before computing losses")
-        wanted = list(self.style_weights) + (list(self.content_weights) if content is not None else [])
-        wanted += [self.diversity_layer] if self.diversity_layer else []
-        features = self.network(output, upto=wanted)
+        if not isinstance(batch, Batch):
+            batch = Batch(content=batch, strength=style_scale)
+        active = [(weight, term) for weight, term in self.terms if term.applies(batch)]
+        features = self.network(output, upto=list(dict.fromkeys(layer for _, term in active for layer in term.layers)))
         terms: dict[str, Tensor] = {}
-        style = output.new_zeros(len(output), dtype=torch.float32)  # per image
-        for name, weight in self.style_weights.items():
-            g = gram(features[name])
-            term = _per_image_mse(g, self.target_grams[name].expand_as(g)) / self.style_scale
-            terms[layer_term(name)] = term.mean()
-            style = style + weight * term
-        terms["style"] = style.mean()
-        total = self.config.style_weight * (style if style_scale is None else style * style_scale.float()).mean()
-        if content is not None:
-            content_loss = output.new_zeros(len(output), dtype=torch.float32)
-            for name, weight in self.content_weights.items():
-                target = content[name]
-                term = _per_image_mse(features[name], target)
-                content_loss = content_loss + weight * (term / _mean_square(target) if self.relative else term)
-            terms["content"] = content_loss.mean()
-            total = total + self.config.content_weight * terms["content"]
-        if self.config.tv_weight:
-            terms["tv"] = total_variation(output.float())
-            total = total + self.config.tv_weight * terms["tv"]
-        if self.diversity_layer:
-            terms[DIVERSITY] = diversity(features[self.diversity_layer], inputs)
-            total = total - self.config.diversity_weight * terms[DIVERSITY]
+        total: Optional[Tensor] = None
+        for weight, term in active:
+            reported, value = term(output, features, batch)
+            terms.update(reported)
+            total = weight * value if total is None else total + weight * value
+        assert total is not None  # the style term always applies
         terms["total"] = total
         return terms
