@@ -396,11 +396,6 @@ _OLD_SCHEDULER_KEYS = {"verbose"}
 """Scheduler state keys that earlier torch versions wrote and this one does not (verbose only chose whether to print): accepted."""
 
 
-def load_resume_checkpoint(path: Path) -> dict[str, Any]:
-    """:func:`load_checkpoint`, and the training state ``--resume`` continues from checked whole (:func:`check_resume_state`)."""
-    return check_resume_state(load_checkpoint(path), path)
-
-
 def check_resume_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
     """``checkpoint`` (from :func:`load_checkpoint` of ``path``) if a run can continue from it; else one line saying why."""
     state = checkpoint.get("train_state")

@@ -5,21 +5,23 @@ noise z, and minimises style_weight * L_style(y, s) + content_weight * L_content
 + tv_weight * TV(y) (paper Eq. 5 plus a smoothness term). Texture mode: y = g(z) and no
 content term (Eq. 4). Everything about a run lives in :class:`TrainConfig`.
 
+The shape is nanoGPT's train.py: :meth:`Trainer.__init__` checks the inputs, :meth:`Trainer._build`
+builds everything the loop uses (a :class:`_Run`), and :meth:`Trainer._loop` steps, logs, saves,
+samples and stops in sight of each other.
+
 Nothing is lost: checkpoints are written atomically and carry the optimiser, schedule,
-iteration and random state, so ``--resume`` reaches the weights an uninterrupted run would;
-SIGINT/SIGTERM finish the current step, save, and say how to resume. A run never writes over
-another run's files, a diverged run writes nothing, and a checkpoint that its folder cannot take
-(a full disk) is kept elsewhere, with the ``--resume`` that continues from it.
+iteration and random state, so ``--resume`` reaches the weights an uninterrupted run would
+(resume.py); SIGINT/SIGTERM finish the current step, save, and say how to resume. A run never
+writes over another run's files, a diverged run writes nothing, and a checkpoint that its folder
+cannot take (a full disk) is kept elsewhere, with the ``--resume`` that continues from it.
 """
 from __future__ import annotations
 
-import hashlib
 import signal
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -27,22 +29,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_resume_state, check_space, check_writable, first_few, generator_config, load_checkpoint,
-                         make_checkpoint, newest_run_file, other_runs_in_the_way, remove_stale_temporaries, resume_file, run_file,
-                         run_files, save_atomic)
-from .config import GeneratorConfig, TrainConfig
-from .distributed import any_rank, process_group, rank_from_environment
+from .checkpoint import (RunLock, check_space, check_writable, first_few, make_checkpoint, newest_run_file, other_runs_in_the_way,
+                         remove_stale_temporaries, run_file, run_files, save_atomic)
+from .config import TrainConfig
 from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
+from .distributed import any_rank, process_group, rank_from_environment
 from .errors import TexturenetError, printable
-from .networks import Generator, make_generator
 from .losses import DIVERSITY, TERMS, PerceptualLoss
 from .monitor import FileMonitor, Monitor, sample_grid
+from .networks import Generator, make_generator
 from .noise import ShardedNoise
-
-
-
-RESUME_SETTINGS = ("lr", "lr_step", "lr_decay", "batch_size", "image_size", "style_size", "seed", "data_dir")
-"""Settings (with every loss setting) that change what training computes: a resumed run that changes one says so."""
+from .resume import Resume, file_digest
 
 
 def mixed_precision(device: torch.device, amp: bool, dtype: str = "auto") -> tuple[torch.dtype, torch.amp.GradScaler]:
@@ -58,13 +55,9 @@ def mixed_precision(device: torch.device, amp: bool, dtype: str = "auto") -> tup
     return (torch.float16 if fp16 else torch.bfloat16), torch.amp.GradScaler(device.type, enabled=amp and fp16)
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass
 class _Run:
-    """What :meth:`Trainer._build` makes for :meth:`Trainer._loop`."""
+    """Everything :meth:`Trainer._build` makes for :meth:`Trainer._loop`."""
 
     generator: Generator
     """The bare generator: checkpoints and samples use it."""
@@ -73,9 +66,15 @@ class _Run:
     loss: PerceptualLoss
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.StepLR
+    autocast_dtype: torch.dtype
+    scaler: torch.amp.GradScaler
+    """float16's dynamic loss scaling (a no-op otherwise: :func:`mixed_precision`)."""
     start: int
     """Iterations already done (resumed from a checkpoint)."""
     val_inputs: Optional[torch.Tensor]
+    """The fixed photos of the sample grid (None: texture mode, or --val_images 0)."""
+    dataset: Optional[PhotoDataset]
+    """The training photos (None in texture mode)."""
     batches: Iterator
 
 
@@ -97,7 +96,8 @@ class Trainer:
         self.replaced: list[Path] = []
         if self.rank.is_main:
             check_writable(config.checkpoint_dir)
-        self.resume_from = resume_file(config)
+        self.resume = Resume.of(config)
+        self.resume_from = self.resume.path if self.resume else None
         self.history: list[dict[str, float]] = []
         if config.viz:  # checks the server now, before any model is built; visdom is imported only here
             from .monitor import VisdomMonitor
@@ -107,7 +107,6 @@ class Trainer:
         self.monitors: list[Monitor] = [FileMonitor(config.checkpoint_dir, self.history), *monitors] if self.rank.is_main else []
         self.bad_files: set[int] = set()
         self._stop_signal: Optional[str] = None
-        self._start = 0
         self._watched: list[str] = []
         """The loss terms :meth:`_watch` follows, in the order of :attr:`_bad_terms`."""
         self._first_bad: Optional[torch.Tensor] = None
@@ -129,14 +128,14 @@ class Trainer:
             raise TexturenetError(f"run {self.name!r} could write over {path}, which holds another run ({owner!r}); "
                                   "choose another --name or --checkpoint_dir")
         existing = run_files(folder, self.name)
-        if not existing or self._continues_this_run():
+        if not existing or (self.resume is not None and self.resume.continues(self.config)):
             return []
         if not self.config.overwrite:
             listed = first_few([p.name for p in existing])
-            if self.resume_from is not None:
+            if self.resume is not None:
                 raise TexturenetError(
-                    f"run {self.name!r} already has checkpoints in {folder} ({listed}), and --resume {self.resume_from} is not "
-                    f"one of them (it holds run {self._resumed.get('name')!r}): pass --name OTHER to "
+                    f"run {self.name!r} already has checkpoints in {folder} ({listed}), and --resume {self.resume.path} is not "
+                    f"one of them (it holds run {self.resume.owner!r}): pass --name OTHER to "
                     f"continue it as a run beside them, or --overwrite to replace run {self.name!r}"
                 )
             raise TexturenetError(
@@ -144,30 +143,6 @@ class Trainer:
                 "continue it, --name OTHER to start a new run beside it, or --overwrite to replace it"
             )
         return existing
-
-    @cached_property
-    def _resumed(self) -> dict[str, Any]:
-        """The checkpoint ``--resume`` names, read once (the run-membership checks and :meth:`_restore` all ask)."""
-        assert self.resume_from is not None
-        return load_checkpoint(self.resume_from)
-
-    def _continues_this_run(self) -> bool:
-        """Whether ``--resume`` continues this run: its checkpoint holds this run's name and is this folder's.
-
-        That is, it lies in --checkpoint_dir, or was written for it and kept elsewhere when the folder could
-        not take it (:meth:`_write`). Another run's checkpoint, or a run of this name from another folder,
-        resumed under this name would replace this folder's run, so :meth:`_earlier_run` asks first.
-        """
-        if self.resume_from is None:
-            return False
-        checkpoint = self._resumed
-        if checkpoint.get("name") != self.name:
-            return False
-        folder = self.config.checkpoint_dir.resolve()
-        state = checkpoint.get("train_state")
-        config = state.get("config") if isinstance(state, dict) else None
-        written_for = config.get("checkpoint_dir") if isinstance(config, dict) else None
-        return self.resume_from.resolve().parent == folder or (isinstance(written_for, str) and Path(written_for).resolve() == folder)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -192,13 +167,22 @@ class Trainer:
         generator = make_generator(config.generator).to(self.device)
         loss = PerceptualLoss(config.loss).to(self.device)
         loss.set_style(self.style.to(self.device))
-        self._speed_settings(generator, loss)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest convolution algorithms once
+        if config.channels_last:
+            generator.to(memory_format=torch.channels_last)
+            loss.to(memory_format=torch.channels_last)
+        if config.compile:  # the loss network here; the generator is wrapped below
+            loss.network = torch.compile(loss.network)
+        autocast_dtype, scaler = mixed_precision(self.device, config.amp, config.amp_dtype)
         optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_decay)
         if self.rank.is_main:  # weights, Adam's two moments, and ~1 MiB for the pictures and history
             check_space(config.checkpoint_dir, 3 * sum(p.numel() * p.element_size() for p in generator.parameters()) + 2**20)
-        start = self._restore(generator, optimizer, scheduler) if self.resume_from else 0
-        self._start = start
+        start = 0
+        if self.resume is not None:
+            start, history = self.resume.restore(config, generator, optimizer, scheduler, scaler)
+            self.history.extend(history)  # in place: the monitors hold this list
         for path in self.replaced:  # --overwrite: the earlier run's files go once everything has been checked
             path.unlink(missing_ok=True)
         if self.replaced:
@@ -210,8 +194,13 @@ class Trainer:
             model = torch.compile(model)
 
         held_out, train_paths = self._split_validation()
-        run = _Run(generator, model, loss, optimizer, scheduler, start, self._validation_inputs(held_out),
-                   self._batches(train_paths, start))
+        val_inputs = self._validation_inputs(held_out)
+        dataset, batches = None, iter(())
+        if config.mode == "style":
+            dataset = PhotoDataset(train_paths, config.image_size)
+            batches = iter(photo_loader(dataset, config.batch_size, config.seed, start * config.batch_size * self.rank.world_size,
+                                        config.workers, self.device.type == "cuda", self.rank))  # from the global batch stream's position
+        run = _Run(generator, model, loss, optimizer, scheduler, autocast_dtype, scaler, start, val_inputs, dataset, batches)
         for monitor in self.monitors:
             monitor.start(self.name, config.to_dict())
         if self.rank.is_main:
@@ -225,36 +214,34 @@ class Trainer:
         (the model, its sample grid, plot and loss table), and the run ends complete, saying so.
         """
         config = self.config
-        generator, model, loss, optimizer, scheduler = run.generator, run.model, run.loss, run.optimizer, run.scheduler
-        start, val_inputs, batches = run.start, run.val_inputs, run.batches
-        iteration = start
-        bar = tqdm(total=config.iterations, initial=start, desc=self.name, unit="it", dynamic_ncols=True, disable=not self.rank.is_main)
-        tick, tick_iteration = time.perf_counter(), start
+        iteration = run.start
+        bar = tqdm(total=config.iterations, initial=iteration, desc=self.name, unit="it", dynamic_ncols=True, disable=not self.rank.is_main)
+        tick, tick_iteration = time.perf_counter(), iteration
         stopping = False
         with self._stop_on_signals():
             while iteration < config.iterations and not stopping:
-                terms = self._step(model, loss, optimizer, batches)
-                scheduler.step()
+                terms = self._step(run)
+                run.scheduler.step()
                 iteration += 1
                 self._watch(terms, iteration)
                 bar.update(1)
                 if iteration % config.log_every == 0 or iteration == config.iterations:
-                    self._stop_if_diverged(iteration)  # before the history takes any non-finite value
+                    self._stop_if_diverged(run, iteration)  # before the history takes any non-finite value
                     now = time.perf_counter()
                     speed = (iteration - tick_iteration) * config.batch_size * self.rank.world_size / max(now - tick, 1e-9)
                     tick, tick_iteration = now, iteration
-                    self._log(bar, iteration, terms, optimizer.param_groups[0]["lr"], speed)
+                    self._log(bar, iteration, terms, run.optimizer.param_groups[0]["lr"], speed)
                 if config.save_every and iteration % config.save_every == 0 and iteration < config.iterations:
-                    self._save(generator, optimizer, scheduler, iteration, run_file(config.checkpoint_dir, self.name, iteration), val_inputs)
+                    self._save(run, iteration, run_file(config.checkpoint_dir, self.name, iteration))
                 elif config.viz and iteration % config.viz_every == 0 and iteration < config.iterations:
-                    self._stop_if_diverged(iteration)
-                    self._show_samples(iteration, generator, val_inputs)
+                    self._stop_if_diverged(run, iteration)
+                    self._show_samples(run, iteration)
                 stopping = any_rank(self._stop_signal is not None, self.rank, self.device)  # all ranks stop at one step
             bar.close()
             if stopping:
                 signal_name = self._stop_signal or "SIGTERM"  # a rank told to stop by another rank
                 path = run_file(config.checkpoint_dir, self.name, iteration)
-                self._save(generator, optimizer, scheduler, iteration, path, val_inputs)
+                self._save(run, iteration, path)
                 if self.rank.is_main:
                     tqdm.write(
                         f"stopped by {signal_name} after iteration {iteration}; saved {path}. "
@@ -263,7 +250,7 @@ class Trainer:
                 self._close()
                 raise SystemExit(130 if signal_name == "SIGINT" else 143)
             final = run_file(config.checkpoint_dir, self.name)
-            self._save(generator, optimizer, scheduler, iteration, final, val_inputs)
+            self._save(run, iteration, final)
         if self.rank.is_main:
             if self.bad_files:
                 tqdm.write(f"skipped {len(self.bad_files)} unreadable image file(s) in total")
@@ -274,41 +261,26 @@ class Trainer:
         self._close()
         return final
 
-    def _speed_settings(self, generator: Generator, loss: PerceptualLoss) -> None:
-        """Apply --amp, --channels_last and --compile (the loss side; the generator is wrapped in _run)."""
+    def _step(self, run: _Run) -> dict[str, torch.Tensor]:
+        """One optimiser step on the next batch (style mode) or on fresh noise (texture mode); returns the loss terms."""
         config = self.config
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest convolution algorithms once
-        if config.channels_last:
-            generator.to(memory_format=torch.channels_last)
-            loss.to(memory_format=torch.channels_last)
-        if config.compile:
-            loss.network = torch.compile(loss.network)
-        self.autocast_dtype, self.scaler = mixed_precision(self.device, config.amp, config.amp_dtype)
-
-    def _step(self, generator: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, batches: Iterator) -> dict[str, torch.Tensor]:
-        config = self.config
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=config.amp):
+        with torch.autocast(self.device.type, dtype=run.autocast_dtype, enabled=config.amp):
             if config.mode == "style":
-                photos, bad = next(batches)
-                self._report_bad(bad)
+                photos, bad = next(run.batches)
+                self._report_bad(run, bad)
                 photos = photos.to(self.device, non_blocking=True)
-                strength = self._strengths(len(photos))
-                if config.loss.diversity_weight:  # each photo twice, with different noise, for the diversity term
-                    photos = photos.repeat(2, 1, 1, 1)
-                    strength = None if strength is None else strength.repeat(2)
                 if config.channels_last:
                     photos = photos.contiguous(memory_format=torch.channels_last)
-                output = generator(photos, noise=self.noise, noise_factor=1.0 if strength is None else strength)
-                terms = loss(output, loss.content_targets(photos), inputs=len(photos) // (2 if config.loss.diversity_weight else 1),
-                             style_scale=strength)
+                batch = run.loss.batch(photos, self._strengths(len(photos)))  # each photo as often as the loss terms need
+                output = run.model(batch.photos, noise=self.noise, noise_factor=1.0 if batch.strength is None else batch.strength)
+                terms = run.loss(output, batch)
             else:
-                output = generator(size=(config.image_size, config.image_size), batch=config.batch_size, noise=self.noise)
-                terms = loss(output)
-        optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["total"]).backward()
-        self.scaler.step(optimizer)
-        self.scaler.update()
+                output = run.model(size=(config.image_size, config.image_size), batch=config.batch_size, noise=self.noise)
+                terms = run.loss(output)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(terms["total"]).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
         return terms
 
     def _strengths(self, n: int) -> Optional[torch.Tensor]:
@@ -361,23 +333,28 @@ class Trainer:
             crops.append(to_tensor(image.crop((left, top, left + size, top + size))))
         return torch.stack(crops).to(self.device) if crops else None
 
-    def _batches(self, paths: list[Path], start_iteration: int) -> Iterator:
-        if self.config.mode != "style":
-            return iter(())
-        dataset = PhotoDataset(paths, self.config.image_size)
-        start = start_iteration * self.config.batch_size * self.rank.world_size  # position in the global-batch stream
-        loader = photo_loader(
-            dataset, self.config.batch_size, self.config.seed, start, self.config.workers, self.device.type == "cuda", self.rank
-        )
-        self._dataset = dataset
-        return iter(loader)
+    def _validation_inputs(self, paths: list[Path]) -> Optional[torch.Tensor]:
+        size = self.config.image_size
+        crops = []
+        for path in paths:
+            try:
+                image = resize_short_side(load_rgb(path), size)
+            except UnreadableImage as error:
+                if self.rank.is_main:
+                    tqdm.write(f"skipping unreadable validation image {printable(path)} ({error})")
+                continue
+            w, h = image.size
+            left, top = (w - size) // 2, (h - size) // 2
+            crops.append(to_tensor(image.crop((left, top, left + size, top + size))))
+        return torch.stack(crops).to(self.device) if crops else None
 
-    def _report_bad(self, bad: list[int]) -> None:
+    def _report_bad(self, run: _Run, bad: list[int]) -> None:
+        assert run.dataset is not None
         for index in bad:
             if index not in self.bad_files:
                 self.bad_files.add(index)
                 if self.rank.is_main:  # other ranks count their own; only rank 0 logs
-                        tqdm.write(f"skipping unreadable image {printable(self._dataset.paths[index])} ({len(self.bad_files)} so far)")
+                    tqdm.write(f"skipping unreadable image {printable(run.dataset.paths[index])} ({len(self.bad_files)} so far)")
 
     # -- reporting and saving ----------------------------------------------------------------
 
@@ -406,12 +383,13 @@ class Trainer:
             monitor.log(iteration, values, lr, speed)
 
     @torch.no_grad()
-    def _samples(self, generator: Generator, val_inputs: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def _samples(self, run: _Run) -> Optional[torch.Tensor]:
         """Outputs for the fixed validation photos (or fixed texture noise), with fixed noise.
 
         With the strength dial, a row per strength: 0, 1 and max_strength (the dial's range, as training
         shapes it). None in style mode without validation photos (``--val_images 0``).
         """
+        generator, val_inputs = run.generator, run.val_inputs
         if self.config.mode == "style" and val_inputs is None:
             return None
 
@@ -430,23 +408,29 @@ class Trainer:
         generator.train(was_training)
         return grid
 
-    def _save(self, generator, optimizer, scheduler, iteration: int, path: Path, val_inputs) -> None:
-        self._stop_if_diverged(iteration, generator)  # on every rank: the check is collective
+    def _show_samples(self, run: _Run, iteration: int) -> None:
+        grid = self._samples(run)
+        for monitor in self.monitors:
+            if grid is not None:
+                monitor.samples(iteration, grid)
+
+    def _save(self, run: _Run, iteration: int, path: Path) -> None:
+        self._stop_if_diverged(run, iteration, weights=True)  # on every rank: the check is collective
         if not self.rank.is_main:
             return  # one set of checkpoints per run: rank 0's (all ranks hold the same weights)
         train_state = {
             "config": self.config.to_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),  # float16 loss scale and growth count; {} when not scaling
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(),  # float16 loss scale and growth count; {} when not scaling
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "texture_sha256": _file_digest(Path(self.config.texture)),
+            "texture_sha256": file_digest(Path(self.config.texture)),
             "history": self.history,
             "bad_files": len(self.bad_files),
         }
-        self._write(make_checkpoint(generator, self.name, iteration, train_state), path)
-        self._show_samples(iteration, generator, val_inputs)
+        self._write(make_checkpoint(run.generator, self.name, iteration, train_state), path)
+        self._show_samples(run, iteration)
         for monitor in self.monitors:
             monitor.checkpoint(iteration, path)
 
@@ -486,6 +470,7 @@ class Trainer:
         raise TexturenetError(f"{failed}; keeping it in {tempfile.gettempdir()} failed too ({problem}), so the state at iteration "
                               f"{iteration} is lost: {left}")
 
+
     def _watch(self, terms: dict[str, torch.Tensor], iteration: int) -> None:
         """Note, on the device, the first iteration whose loss terms are not all finite (no host-device sync; see :meth:`_stop_if_diverged`)."""
         bad = ~torch.isfinite(torch.stack([value.detach().float() for value in terms.values()]))
@@ -497,8 +482,8 @@ class Trainer:
         self._first_bad = torch.where(newly, iteration, self._first_bad)
         self._bad_terms = torch.where(newly, bad, self._bad_terms)
 
-    def _stop_if_diverged(self, iteration: int, generator: Optional[Generator] = None) -> None:
-        """Stop the run, writing nothing more, once a loss term (or, given ``generator``, a weight) is NaN or infinite.
+    def _stop_if_diverged(self, run: _Run, iteration: int, weights: bool = False) -> None:
+        """Stop the run, writing nothing more, once a loss term (or, with ``weights``, a weight) is NaN or infinite.
 
         Adam turns one non-finite loss into non-finite weights at once, and every later checkpoint and
         sample grid would carry them, replacing the last good model with a blank one. Reading each
@@ -508,22 +493,22 @@ class Trainer:
         (finite losses can still give non-finite gradients). The last checkpoint written stays as it was.
         """
         first = int(self._first_bad) if self._first_bad is not None else 0
-        weights = generator is not None and not bool(torch.stack(
-            [torch.isfinite(value).all() for value in generator.state_dict().values() if value.is_floating_point()]).all())  # buffers too
-        if not any_rank(bool(first) or weights, self.rank, self.device):
+        broken = weights and not bool(torch.stack([torch.isfinite(value).all() for value in run.generator.state_dict().values()
+                                                   if value.is_floating_point()]).all())  # buffers too
+        if not any_rank(bool(first) or broken, self.rank, self.device):
             return
         named: list[str] = []
         if first and self._bad_terms is not None:
             bad = [name for name, flag in zip(self._watched, self._bad_terms.tolist()) if flag]
             named = [name for name in (*TERMS[1:], DIVERSITY) if name in bad] or bad  # the weighted terms, not each style layer's
             what = f"the {' and '.join(named)} loss{'es were' if len(named) > 1 else ' was'} NaN or infinite at iteration {first}"
-        elif weights:
+        elif broken:
             what = f"the weights became NaN or infinite by iteration {iteration}"
         else:
             what = f"another process's loss was NaN or infinite by iteration {iteration}"
         if first and named == ["total"]:  # each term finite, their weighted sum not
             cause = "loss weights too large for float32 (--style_weight, --content_weight, --tv_weight)"
-        elif first == self._start + 1:  # no step taken yet: the learning rate cannot be the cause
+        elif first == run.start + 1:  # no step taken yet: the learning rate cannot be the cause
             cause = ("the loss network's weights (--vgg_weights, TEXTURENET_VGG_WEIGHTS), the style image or the resumed weights, "
                      "as no step had been taken yet")
         else:
@@ -535,72 +520,6 @@ class Trainer:
         except TexturenetError:
             left = "no checkpoint of this run was written"
         raise TexturenetError(f"training diverged: {what}; likely cause: {cause}; stopped without writing anything: {left}")
-
-    def _show_samples(self, iteration: int, generator: Generator, val_inputs: Optional[torch.Tensor]) -> None:
-        grid = self._samples(generator, val_inputs)
-        for monitor in self.monitors:
-            if grid is not None:
-                monitor.samples(iteration, grid)
-
-    def _restore(self, generator: Generator, optimizer, scheduler) -> int:
-        path = self.resume_from
-        assert path is not None
-        checkpoint = check_resume_state(self._resumed, path)  # the whole training state checked before anything is loaded
-        state = checkpoint["train_state"]
-        saved = generator_config(checkpoint)
-        if saved != self.config.generator:
-            differences = [
-                f"{k} {getattr(saved, k)!r} (checkpoint) vs {getattr(self.config.generator, k)!r} (now)"
-                for k in GeneratorConfig.__dataclass_fields__
-                if getattr(saved, k) != getattr(self.config.generator, k)
-            ]
-            raise TexturenetError(f"--resume {path}: different generator architecture: {'; '.join(differences)}")
-        if state["texture_sha256"] != _file_digest(Path(self.config.texture)):
-            raise TexturenetError(
-                f"--resume {path}: it was trained on a different --texture than {self.config.texture}; "
-                f"pass the same style image ({state['config']['texture']})"
-            )
-        done = int(checkpoint["iteration"])
-        if done > self.config.iterations:
-            raise TexturenetError(
-                f"--resume {path}: the checkpoint has done {done} iterations, more than --iterations {self.config.iterations}; "
-                f"pass --iterations above {done} to train on (the checkpoint itself is a usable model)"
-            )
-        generator.load_state_dict(checkpoint["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        self._apply_changed_schedule(state["config"], optimizer, scheduler, done)
-        if state.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.history.extend(state["history"])
-        return int(checkpoint["iteration"])
-
-    def _apply_changed_schedule(self, saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any, done: int) -> None:
-        """Resuming with another --lr, --lr_step or --lr_decay: the new schedule holds from here on, and the run says so.
-
-        The loaded optimiser and scheduler states carry the old values, which would otherwise win
-        silently. The learning rate becomes what the new schedule gives at iteration ``done``.
-        Other settings that differ from the checkpoint's are named, so a changed run is never
-        mistaken for a continued one.
-        """
-        now = self.config.to_dict()
-        pairs = [(name, saved[name], now[name]) for name in RESUME_SETTINGS if name in saved]
-        pairs += [(name, saved["loss"][name], value) for name, value in now["loss"].items() if name in saved.get("loss", {})]
-        changed = {name for name, old, new in pairs if old != new}
-        for name, old, new in pairs:
-            if name in changed:
-                tqdm.write(f"resuming with --{name} {new!r}; the checkpoint was trained with {old!r}")
-        if {"lr", "lr_step", "lr_decay"} & changed:
-            config = self.config
-            scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
-            scheduler.step_size, scheduler.gamma = config.lr_step, config.lr_decay
-            lr = config.lr * config.lr_decay ** (done // config.lr_step)
-            for group in optimizer.param_groups:
-                group["initial_lr"], group["lr"] = config.lr, lr
-            scheduler._last_lr = [lr for _ in optimizer.param_groups]
 
     def _close(self) -> None:
         for monitor in self.monitors:
