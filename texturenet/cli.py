@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -372,7 +372,6 @@ def run_command(
             stream.reconfigure(errors="backslashreplace")
     try:
         args = parser.parse_args(argv)
-        args.argv = argv
         body(args, parser)
     except TexturenetError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
@@ -382,21 +381,25 @@ def run_command(
         raise SystemExit(130) from None
 
 
-def _explicit(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> set[str]:
-    """The destinations of the flags given on the command line (not left at their defaults)."""
-    quiet = argparse.ArgumentParser(add_help=False)
-    for action in parser._actions:  # the same flags, each defaulting to "not given"
-        if action.option_strings and not isinstance(action, argparse._HelpAction):
-            quiet._add_action(copy.copy(action)).default = argparse.SUPPRESS
-    return set(vars(quiet.parse_known_args(argv)[0]))
+def _explicit(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Optional[Sequence[str]]) -> set[str]:
+    """The destinations of the flags given on the command line (not left at their defaults).
+
+    argparse fills in a default only where the namespace it parses into lacks the attribute, so
+    ``argv`` parsed again into a namespace holding a marker for each of ``args``' destinations
+    leaves the marker exactly where no flag was given.
+    """
+    unset = object()
+    probe = argparse.Namespace(**dict.fromkeys(vars(args), unset))
+    parser.parse_args(argv, namespace=probe)
+    return {dest for dest, value in vars(probe).items() if value is not unset}
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> None:
     from .trainer import Trainer
 
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
     texture_on_cpu = args.mode == "texture" and not args.cuda
-    given = _explicit(parser, args.argv)
+    given = _explicit(parser, args, argv)
     if demo or texture_on_cpu:  # on a CPU: minutes, not the paper's hours (config.CPU_DEMO, config.CPU_TEXTURE)
         run, sizing = list(CPU_SIZINGS.items())[0 if demo else 1]
         chosen = {name: value for name, value in sizing.items() if name not in given}
@@ -426,24 +429,12 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
-    """``--resume``: the generator and loss settings not given on the command line are the checkpoint's.
+    """``--resume``: the generator and loss settings not given on the command line are the checkpoint's (resume.py)."""
+    from .resume import Resume
 
-    A resumed run continues the training it resumes, even when defaults have changed since
-    (a model trained before the strength dial and relative losses keeps its architecture and its
-    objective). Settings given explicitly win, and the trainer names any that differ.
-    """
-    from .checkpoint import generator_config, load_resume_checkpoint, resume_file, training_losses
-
-    path = resume_file(config)
-    assert path is not None
-    checkpoint = load_resume_checkpoint(path)  # refused here, before anything is built or printed, if it cannot be resumed
-
-    def saved(now: Any, stored: Any) -> Any:
-        return dataclasses.replace(now, **{name: getattr(stored, name) for name in now.__dataclass_fields__
-                                           if name not in given and name != "mode"})
-
-    return dataclasses.replace(config, generator=saved(config.generator, generator_config(checkpoint)),
-                               loss=saved(config.loss, training_losses(checkpoint, path)[0]))
+    resume = Resume.of(config)
+    assert resume is not None
+    return resume.settings(config, given)
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -601,7 +592,7 @@ def diversity_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = N
 
 def train_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
     """Entry point of ``texturenet train``, ``texturenet-train`` and ``scripts/train.py``."""
-    run_command(train_parser(), _train, argv, prog)
+    run_command(train_parser(), functools.partial(_train, argv=argv), argv, prog)
 
 
 def stylize_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
