@@ -1,6 +1,8 @@
-"""Perceptual losses: Gram-matrix style loss, feature content loss, total variation.
+"""Perceptual losses: Gram-matrix style loss, feature content loss, total variation, diversity.
 
-One implementation, shared by feed-forward training and per-image optimisation.
+One implementation, shared by feed-forward training and per-image optimisation. The objective is
+a weighted sum of terms (:class:`Term`), each owning its target and its normaliser;
+:class:`PerceptualLoss` holds them, runs the loss network once for all, and reports each by name.
 Gatys, Ecker & Bethge 2015 (texture, Eq. 3-5) and 2016 (style transfer, Eq. 1-7); Ulyanov
 et al. 2016, Eq. 4-5 (the same terms as the generator's training objective).
 
