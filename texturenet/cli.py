@@ -21,6 +21,7 @@ from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXT
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
 from .config import GENERATORS, scales_for
+from .devices import cuda_device
 from .errors import TexturenetError
 
 WEIGHTS_ENV = "TEXTURENET_VGG_WEIGHTS"
@@ -378,7 +379,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
         photo = BUNDLED_PHOTOS / "chelsea.jpg"
         output = final.with_name(f"{final.stem}_{photo.stem}.jpg")
-        stylize_files(Stylizer(final, _device(False)), photo, output)
+        stylize_files(Stylizer(final, cuda_device(False)), photo, output)
         print(f"model: {final}\nstylised bundled photo {photo.name}: {output}")
 
 
@@ -418,7 +419,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         config = from_args(StylizeConfig, args)
     except ValueError as error:
         parser.error(str(error))
-    stylizer = Stylizer(args.model, _device(args.cuda))
+    stylizer = Stylizer(args.model, cuda_device(args.cuda))
     stylizer.check(config.noise_factor)
     if args.size is not None:
         width, height = args.size  # --size is WxH, as users write it
@@ -447,14 +448,6 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         print(f"wrote {written}; on 2x3x{height}x{width} random photos at noise factor 0 it differs from PyTorch by at most {difference:.2g}")
 
 
-def _device(cuda: bool) -> Any:
-    import torch
-
-    if cuda and not torch.cuda.is_available():
-        raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to run on the CPU")
-    return torch.device("cuda" if cuda else "cpu")
-
-
 def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .optimize import optimize_files
 
@@ -472,7 +465,7 @@ def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(str(error))
     written = optimize_files(
         loss, settings, args.style, args.output, args.content, args.size or (256, 256),
-        args.image_size, args.style_size or args.image_size, args.save_every, _device(args.cuda),
+        args.image_size, args.style_size or args.image_size, args.save_every, cuda_device(args.cuda),
     )
     print(f"wrote {written}")
 
@@ -484,7 +477,7 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         settings = from_args(EvaluateSettings, args)
     except ValueError as error:
         parser.error(str(error))
-    result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
+    result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, cuda_device(args.cuda))
     print(format_table(result))
     print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
           f"and {args.output_dir / 'grid.png'}")
@@ -519,7 +512,7 @@ def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         settings = from_args(DiversitySettings, args)
     except ValueError as error:
         parser.error(str(error))
-    rows = measure_diversity(args.model, settings, args.photo, args.grid, _device(args.cuda))
+    rows = measure_diversity(args.model, settings, args.photo, args.grid, cuda_device(args.cuda))
     columns = list(rows[0])
     print(" | ".join(columns))
     for row in rows:
