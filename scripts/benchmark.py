@@ -30,9 +30,10 @@ from tqdm import tqdm  # noqa: E402
 
 from texturenet.checkpoint import make_checkpoint, save_atomic  # noqa: E402
 from texturenet.config import AMP_DTYPES, GeneratorConfig, LossConfig  # noqa: E402
-from texturenet.data import PhotoDataset, find_images, photo_loader  # noqa: E402
+from texturenet.data import PhotoDataset, photo_loader  # noqa: E402
 from texturenet.fast import fast_generator  # noqa: E402
 from texturenet.generator import PyramidGenerator  # noqa: E402
+from texturenet.images import find_images  # noqa: E402
 from texturenet.losses import PerceptualLoss  # noqa: E402
 from texturenet.networks import make_generator  # noqa: E402
 from texturenet.stylize import Stylizer  # noqa: E402

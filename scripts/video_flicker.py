@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from texturenet.config import StylizeConfig  # noqa: E402
-from texturenet.data import load_rgb  # noqa: E402
+from texturenet.images import load_rgb  # noqa: E402
 from texturenet.stylize import Stylizer  # noqa: E402
 from texturenet.video import VideoWriter, stylize_video  # noqa: E402
 

@@ -33,7 +33,7 @@ from texturenet.noise import IndependentNoise
 from texturenet import cli
 from texturenet.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.data import UnreadableImage, find_images, load_rgb
+from texturenet.images import UnreadableImage, find_images, load_rgb
 from texturenet.errors import printable
 from texturenet.fast import fast_generator
 from texturenet.generator import PyramidGenerator

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 from PIL import Image
 
-import texturenet.data
+import texturenet.images
 from _visdom_server import ROOT, answers, free_port
 from conftest import TINY
 from test_gui import png_bytes, save_random_model
@@ -169,13 +169,13 @@ def uploads_beyond_the_decoding_budget_wait_then_get_busy(served: Served, monkey
 
     Decoding is slowed down (1 s, longer than the wait for room) so that the two certainly overlap.
     """
-    load_rgb = texturenet.data.load_rgb
+    load_rgb = texturenet.images.load_rgb
 
     def slow_load_rgb(*args: Any, **kwargs: Any) -> Image.Image:
         time.sleep(1.0)
         return load_rgb(*args, **kwargs)
 
-    monkeypatch.setattr(texturenet.data, "load_rgb", slow_load_rgb)
+    monkeypatch.setattr(texturenet.images, "load_rgb", slow_load_rgb)
     photo = png_bytes(Image.new("RGB", (800, 750), (200, 120, 40)))
     answers: list[tuple[int, Any]] = []
     uploads = [threading.Thread(target=lambda: answers.append(

@@ -15,7 +15,8 @@ import torch
 
 from texturenet.checkpoint import load_generator
 from texturenet.data import RunSampler
-from texturenet.distributed import Rank, RankShard
+from texturenet.distributed import RankShard
+from texturenet.rank import Rank
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",

@@ -13,7 +13,7 @@ from PIL import Image
 from torchvision.models.vgg import cfgs, make_layers
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
-from texturenet.data import load_rgb, load_style, resize_long_side, to_image, to_tensor
+from texturenet.images import load_rgb, load_style, resize_long_side, to_image, to_tensor
 from texturenet.judge import judge
 from texturenet.losses import PerceptualLoss
 from texturenet.stylize import Stylizer
@@ -117,7 +117,7 @@ def test_numbers_match_a_direct_computation(report) -> None:
 def test_grid_draws_every_picture_whole_in_columns_as_wide_as_their_widest(tmp_path: Path) -> None:
     """Pictures of different aspect ratios: each tile lies whole and untouched in its box, boxes neither overlap nor touch,
     and each column is exactly as wide as its widest picture (or label), not the widest of all."""
-    from texturenet.evaluate import write_grid
+    from texturenet.plots import write_grid
 
     generator = torch.Generator().manual_seed(0)
     sizes = [[(40, 90), (40, 30), (40, 40)], [(40, 20), (40, 70), (40, 41)]]  # (height, width): the widest in another row each

@@ -100,7 +100,7 @@ class Model:
 
     def sample(self, width: int, height: int, seed: Optional[int] = None, strength: float = DEFAULT_STRENGTH) -> "Image.Image":
         """A ``width`` x ``height`` texture sample (it tiles seamlessly) as an RGB PIL image; ``seed`` as in :meth:`stylize`."""
-        from .data import to_image
+        from .images import to_image
 
         self._stylizer.require("texture")
         config = _settings(strength, seed)
@@ -123,7 +123,7 @@ def _rgb_array(image: Any) -> "np.ndarray":
     import numpy as np
     from PIL import Image
 
-    from .data import UnreadableImage, as_rgb, read_image
+    from .images import UnreadableImage, as_rgb, read_image
 
     if isinstance(image, (str, os.PathLike)):
         return np.asarray(read_image(Path(image), "image"))

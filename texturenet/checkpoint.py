@@ -12,21 +12,21 @@ import glob
 import io
 import math
 import os
-import pickle
 import re
 import reprlib
 import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import torch
 
 from .config import ALONG_THE_WAY, GeneratorConfig, LossConfig, TrainConfig
-from .errors import TexturenetError
+from .errors import TexturenetError, first_few
 from .files import temporary_pattern, write_atomic
 from .networks import Generator, make_generator
+from .weights import load_plain, state_dict_mismatch, tensor_kind_problem, weights_problem
 
 FORMAT = "texturenet"
 VERSION = 1
@@ -36,6 +36,10 @@ checkpoints the pictures they gave (no strength dial: the noise factor only scal
 generator there was)."""
 LEGACY_LOSS = {"loss_scale": "absolute"}
 """The same for loss settings: models trained before ``loss_scale`` existed were trained on the plain mean squared errors."""
+GARBLED = "{name} is not a readable checkpoint (truncated or corrupt: {why})"
+"""What :func:`load_checkpoint` says of a file that does not unpickle (a template of weights.load_plain)."""
+REFUSED = "{name} was refused: it is not a plain-data checkpoint (it may contain code); only files written by texturenet are loaded"
+"""What it says of a file that holds more than plain data (a template of weights.load_plain)."""
 
 
 def make_checkpoint(
@@ -127,8 +131,8 @@ def stored_name(path: Path) -> Optional[str]:
     """
     try:
         _check_regular_file(path)
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # damaged, not ours, unreadable: no name to go by
+        checkpoint = load_plain(path, GARBLED, mmap=True)
+    except TexturenetError:  # damaged, not ours, unreadable: no name to go by
         return None
     name = checkpoint.get("name") if isinstance(checkpoint, dict) else None
     return name if isinstance(name, str) else None
@@ -210,18 +214,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     instead of hanging or allocating gigabytes, and a damaged one says what is wrong with it.
     """
     _check_regular_file(path)
-    try:
-        with open(path, "rb") as file:
-            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
-    except OSError as error:  # permission denied, I/O error: the file may be fine, but cannot be read
-        raise TexturenetError(f"{path} cannot be read ({error.strerror or error})") from None
-    except Exception as error:  # the unpickler raises many types for garbage; all mean "not loadable"
-        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
-            raise TexturenetError(
-                f"{path} was refused: it is not a plain-data checkpoint (it may contain code); "
-                "only files written by texturenet are loaded"
-            ) from None
-        raise TexturenetError(f"{path} is not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
+    checkpoint = load_plain(path, GARBLED, refused=REFUSED)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise TexturenetError(f"{path} is not a texturenet checkpoint (train one with texturenet-train)")
     if checkpoint.get("version") != VERSION:
@@ -279,69 +272,6 @@ def checkpoint_problem(checkpoint: dict[str, Any]) -> str:
     if mismatch:
         return f"its weights do not fit its generator_config: {mismatch}"
     return weights_problem(state, expected)
-
-
-FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-"""The number types a stored weight may have. A crafted file can hold tensors of the right shape but another kind:
-sparse or quantized ones (``torch.isfinite`` and ``load_state_dict`` fail on them with tracebacks), complex, bool,
-integer or float8 ones (``load_state_dict`` casts them without a word, into a different model)."""
-
-
-def tensor_kind_problem(value: Any, like: torch.Tensor) -> str:
-    """What keeps ``value`` from standing in for tensor ``like`` ("" if nothing): a dense tensor on the CPU, of a
-    :data:`FLOATING` type where ``like`` is floating point, else of ``like``'s type (batch norm's integer count)."""
-    if not isinstance(value, torch.Tensor):
-        return f"a {type(value).__name__}"
-    if value.layout != torch.strided:
-        return f"{str(value.layout).removeprefix('torch.')} tensor"
-    if value.is_quantized:
-        return "quantized tensor"
-    if value.device.type != "cpu":
-        return f"tensor on {value.device.type}"
-    allowed = FLOATING if like.is_floating_point() else (like.dtype,)
-    if value.dtype not in allowed:
-        return str(value.dtype).removeprefix("torch.")
-    return ""
-
-
-def weights_problem(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor]) -> str:
-    """Why the tensors of ``state``, whose names and shapes fit ``expected``, are not usable weights ("" if they are).
-
-    Their kind first (:func:`tensor_kind_problem`), so that the check for NaN and infinities, which would make every
-    picture blank or every loss NaN, only ever sees dense floating-point tensors. Shared by checkpoints and the loss
-    network's weights (loss_network.py).
-    """
-    wrong = [f"{name} ({kind})" for name, like in expected.items() if (kind := tensor_kind_problem(state[name], like))]
-    if wrong:
-        return f"{len(wrong)} weight tensor(s) are not dense floating-point tensors: {first_few(wrong)}"
-    blank = [name for name in expected if state[name].is_floating_point() and not torch.isfinite(state[name]).all()]
-    if blank:
-        return f"{len(blank)} weight tensor(s) hold NaN or infinite values: {first_few(blank)}"
-    return ""
-
-
-def state_dict_mismatch(found: dict[Any, Any], expected: dict[str, torch.Tensor]) -> str:
-    """What keeps state dict ``found`` from loading into a module whose state dict is ``expected`` ("" if nothing).
-
-    ``load_state_dict``'s own error lists the problems on lines of their own, under a first line that ends at a
-    colon; this is one line: counts of missing keys, unexpected keys and wrong shapes, and the first few of each.
-    """
-    def shape(value: Any) -> str:
-        if not isinstance(value, torch.Tensor):
-            return f"a {type(value).__name__}"
-        return "x".join(map(str, value.shape)) or "scalar"
-
-    missing = [name for name in expected if name not in found]
-    unexpected = [str(name) for name in found if name not in expected]
-    wrong = [f"{name} {shape(found[name])} (expected {shape(value)})" for name, value in expected.items()
-             if name in found and shape(found[name]) != shape(value)]
-    return "; ".join(f"{len(names)} {what}: {first_few(names)}" for what, names in
-                     (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)) if names)
-
-
-def first_few(names: list[str], shown: int = 3) -> str:
-    """The first ``shown`` of ``names``, and how many more there are."""
-    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def generator_config(checkpoint: dict[str, Any]) -> GeneratorConfig:

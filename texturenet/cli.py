@@ -24,6 +24,7 @@ from .config import (ACTIVATIONS, AMP_DTYPES, BUNDLED_PHOTOS, CPU_DEMO, CPU_TEXT
                      PADDINGS, VIDEO_NOISE, DiversitySettings, EvaluateSettings, GeneratorConfig, LossConfig, OptimizeSettings,
                      StylizeConfig, TrainConfig, field_doc)
 from .config import GENERATORS, WEIGHTS_ENV, scales_for
+from .devices import cuda_device
 from .errors import TexturenetError
 
 
@@ -424,7 +425,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Opti
 
         photo = BUNDLED_PHOTOS / "chelsea.jpg"
         output = final.with_name(f"{final.stem}_{photo.stem}.jpg")
-        stylize_files(Stylizer(final, _device(False)), photo, output)
+        stylize_files(Stylizer(final, cuda_device(False)), photo, output)
         print(f"model: {final}\nstylised bundled photo {photo.name}: {output}")
 
 
@@ -453,7 +454,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     except ValueError as error:
         parser.error(str(error))
     with _results(args.json) as emit:
-        stylizer = Stylizer(args.model, _device(args.cuda))
+        stylizer = Stylizer(args.model, cuda_device(args.cuda))
         stylizer.check(config.noise_factor)
         if args.size is not None:
             width, height = args.size  # --size is WxH, as users write it
@@ -491,12 +492,6 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         print(f"wrote {written}; on 2x3x{height}x{width} random photos at noise factor 0 it differs from PyTorch by at most {difference:.2g}")
 
 
-def _device(cuda: bool) -> Any:
-    from .devices import torch_device
-
-    return torch_device("cuda" if cuda else "cpu", "--cuda was given", "drop --cuda to run on the CPU")
-
-
 def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from .optimize import optimize_files
 
@@ -514,7 +509,7 @@ def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(str(error))
     written = optimize_files(
         loss, settings, args.style, args.output, args.content, args.size or (256, 256),
-        args.image_size, args.style_size or args.image_size, args.save_every, _device(args.cuda),
+        args.image_size, args.style_size or args.image_size, args.save_every, cuda_device(args.cuda),
     )
     print(f"wrote {written}")
 
@@ -527,7 +522,7 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     except ValueError as error:
         parser.error(str(error))
     with _results(args.json) as emit:
-        result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, _device(args.cuda))
+        result = evaluate(args.model, args.photos, args.output_dir, settings, args.style, args.vgg_weights, cuda_device(args.cuda))
         print(format_table(result))
         print(f"wrote {args.output_dir / 'results.json'}, {args.output_dir / 'curve.png'}, {args.output_dir / 'judge.png'} "
               f"and {args.output_dir / 'grid.png'}")
@@ -576,7 +571,7 @@ def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         settings = from_args(DiversitySettings, args)
     except ValueError as error:
         parser.error(str(error))
-    rows = measure_diversity(args.model, settings, args.photo, args.grid, _device(args.cuda))
+    rows = measure_diversity(args.model, settings, args.photo, args.grid, cuda_device(args.cuda))
     columns = list(rows[0])
     print(" | ".join(columns))
     for row in rows:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .errors import TexturenetError
+from .vgg_layers import smallest_input
+
 MODES = ("style", "texture")
 GENERATORS = ("pyramid", "johnson")
 NORMS = ("instance", "batch")
@@ -157,6 +160,14 @@ class GeneratorConfig:
     def image_channels(self) -> int:
         """RGB channels the generator takes at each scale: 3 for stylisation, 0 for textures."""
         return 3 if self.mode == "style" else 0
+
+    def require_mode(self, mode: str, then: str, subject: str = "this") -> None:
+        """The one refusal of a model of the other mode: "``subject`` is a texture model" (or stylisation) and ``then``.
+
+        ``then`` says, punctuation first, what the command takes and what to give instead (``--size WxH``, ``--input PHOTO``).
+        """
+        if self.mode != mode:
+            raise TexturenetError(f"{subject} is a {'stylisation' if self.mode == 'style' else 'texture'} model{then}")
 
 
 @dataclass
@@ -333,8 +344,6 @@ class TrainConfig:
         The generator's output (image_size) is seen by the style layers, in style mode by the content layers too, and
         by the diversity layer when that term is on; the style image (style_size) by the style layers.
         """
-        from .loss_network import smallest_input
-
         loss = self.loss
         seen = [*loss.style_layers, *(loss.content_layers if self.mode == "style" else ()),
                 *((loss.diversity_layer,) if loss.diversity_weight else ())]
@@ -504,14 +513,26 @@ def check_seed(seed: int) -> None:
         raise ValueError(f"seed must be in 0..{MAX_SEED}, got {seed}")
 
 
+def noise_factor_range(max_strength: float = 0.0) -> tuple[float, float]:
+    """The noise factors a model with this ``max_strength`` takes, (lowest, highest): the one rule, for commands and GUI.
+
+    With the strength dial (``max_strength`` > 0) the noise factor is the style strength: 0..max_strength, the
+    strengths the model was trained for (the README's ``--noise_factor``: outside that range is refused). Without
+    it (models from before the dial, textures, batch norm), and before a model is known: any factor of size at
+    most :data:`MAX_NOISE_FACTOR`.
+    """
+    return (0.0, max_strength) if max_strength else (-MAX_NOISE_FACTOR, MAX_NOISE_FACTOR)
+
+
 def check_noise_factor(factor: float) -> None:
-    """A ValueError unless ``factor`` is finite and at most :data:`MAX_NOISE_FACTOR` in size.
+    """A ValueError unless ``factor`` is finite and in :func:`noise_factor_range` before a model is known.
 
     The noise enters every scale (Ulyanov et al. 2016, Sec. 3.1) and is instance-normalised only after the first
     convolution: 1e300 overflows it to inf and the picture comes out black.
     """
-    if not (math.isfinite(factor) and abs(factor) <= MAX_NOISE_FACTOR):
-        raise ValueError(f"noise_factor must be a number in -{MAX_NOISE_FACTOR:g}..{MAX_NOISE_FACTOR:g}, got {factor}")
+    low, high = noise_factor_range()
+    if not (math.isfinite(factor) and low <= factor <= high):
+        raise ValueError(f"noise_factor must be a number in {low:g}..{high:g}, got {factor}")
 
 
 def _plain(value: Any) -> Any:

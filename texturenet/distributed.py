@@ -9,7 +9,7 @@ What a distributed run means, so that it is the same training as one process wit
 
 - ``--batch_size`` is **per process**; the effective (global) batch is batch_size x WORLD_SIZE.
 - The data stream is the single-process :class:`~texturenet.data.RunSampler` stream of the
-  global batch, cut into per-rank blocks (:class:`RankShard`): global batch i is positions
+  global batch, cut into per-rank blocks (:class:`RankShard`, :meth:`~texturenet.rank.Rank.block`): global batch i is positions
   [i*G, (i+1)*G) with G = batch_size x WORLD_SIZE, and rank r takes positions
   [i*G + r*B, i*G + (r+1)*B). Resuming at iteration i starts every rank at i*G, so resume
   stays exact.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -35,24 +34,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from .errors import TexturenetError
-
-
-@dataclass(frozen=True)
-class Rank:
-    """Where this process stands in the run: rank 0 of 1 for a plain single-process run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        """Only the main process writes files and shows progress."""
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
+from .rank import Rank
 
 
 def rank_from_environment(cuda: bool) -> Rank:
@@ -108,8 +90,8 @@ class RankShard(Sampler):
         self.stream, self.batch_size, self.rank = stream, batch_size, rank
 
     def __iter__(self) -> Iterator:
-        first, last = self.rank.rank * self.batch_size, (self.rank.rank + 1) * self.batch_size
+        block = self.rank.block(self.batch_size)
         global_batch = self.batch_size * self.rank.world_size
         for offset, key in enumerate(self.stream):
-            if first <= offset % global_batch < last:
+            if block.start <= offset % global_batch < block.stop:
                 yield key

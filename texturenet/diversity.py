@@ -15,15 +15,16 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from .config import DiversitySettings
-from .data import read_image, resize_long_side, save_image, to_tensor
 from .errors import TexturenetError
-from .loss_network import LossNetwork, canonical_layer
+from .images import read_image, resize_long_side, save_image, to_tensor
+from .loss_network import LossNetwork
 from .losses import mean_pairwise_distance
+from .plots import sample_grid
 from .stylize import Stylizer
+from .vgg_layers import canonical_layer
 
 
 def model_samples(stylizer: Stylizer, settings: DiversitySettings, photo: Optional[Tensor]) -> Tensor:
@@ -59,5 +60,5 @@ def measure_diversity(
                      "pixel_distance": mean_pairwise_distance(samples).item()})
         rows_of_samples.append(samples.cpu())
     if grid_path is not None:
-        save_image(make_grid(torch.cat(rows_of_samples), nrow=settings.samples, padding=4, pad_value=1.0), grid_path)
+        save_image(sample_grid(None, *rows_of_samples), grid_path)
     return rows

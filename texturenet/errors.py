@@ -1,4 +1,4 @@
-"""User-facing messages: the one exception type for mistakes a user can fix, and the one way to print a file name in them."""
+"""User-facing messages: the one exception type for mistakes a user can fix, the one way to print a file name in them, and to list a few names."""
 from __future__ import annotations
 
 import os
@@ -38,3 +38,8 @@ def _escape(character: str) -> str:
     if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, as os.fsdecode keeps it (surrogateescape)
         return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def first_few(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names``, and how many more there are."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")

@@ -28,22 +28,22 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
-from PIL import Image, ImageDraw
 from torch import Tensor
 from tqdm import tqdm
 
 from .artifacts import BLOTCHED, blotch_report
 from .checkpoint import load_checkpoint, training_losses
 from .config import EvaluateSettings, OptimizeSettings
-from .data import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, save_pil, to_image, to_tensor
 from .errors import TexturenetError, printable
 from .files import write_atomic
+from .images import UnreadableImage, find_images, load_rgb, load_style, resize_long_side, save_image, to_image, to_tensor
 from .judge import judge
 from .losses import PerceptualLoss
 from .optimize import optimize_image
+from .plots import INK, PALETTE, LogChart, write_grid
 from .stylize import Stylizer
 
 SCORED = ("style", "content", "tv", "total")
@@ -87,8 +87,7 @@ def evaluate(
         raise TexturenetError(f"--photos {photos}: none of its {len(paths)} image file(s) could be read")
     paths = [path for path, _ in photos_read]
     stylizer = Stylizer(model, device)
-    if stylizer.mode != "style":
-        raise TexturenetError(f"{model} is a texture model; the quality report compares style-transfer models")
+    stylizer.generator.config.require_mode("style", "; the quality report compares style-transfer models", subject=str(model))
     loss = PerceptualLoss(loss_config).to(device)
     style_image = load_style(Path(style_path), style_size).to(device)
     loss.set_style(style_image)
@@ -176,36 +175,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_grid(tiles: Sequence[Sequence[Tensor]], labels: Sequence[str], path: Path, height: int = 128,
-               gap: int = 6) -> list[list[tuple[int, int, int, int]]]:
-    """Rows: photos; columns: methods; each picture scaled to ``height`` pixels and drawn whole, labels on top.
-
-    Each column is as wide as its widest picture (or label), with ``gap`` white pixels between columns and
-    rows, so photos of different aspect ratios neither overlap nor touch. Returns each tile's (left, top,
-    right, bottom) box.
-    """
-    images = [[to_image(t) for t in row] for row in tiles]
-    scaled = [[image.resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.LANCZOS)
-               for image in row] for row in images]
-    columns = max(len(labels), *(len(row) for row in scaled))
-    widths = [max([6 * len(labels[c]) + 6 if c < len(labels) else 1] + [row[c].width for row in scaled if c < len(row)])
-              for c in range(columns)]
-    lefts = [sum(widths[:c]) + gap * c for c in range(columns)]
-    header = 16
-    grid = Image.new("RGB", (lefts[-1] + widths[-1], header + (height + gap) * len(scaled) - gap), "white")
-    draw = ImageDraw.Draw(grid)
-    for column, label in enumerate(labels):
-        draw.text((lefts[column] + 3, 2), label, fill="black")
-    boxes = []
-    for r, row in enumerate(scaled):
-        top = header + r * (height + gap)
-        boxes.append([(lefts[c], top, lefts[c] + tile.width, top + height) for c, tile in enumerate(row)])
-        for tile, box in zip(row, boxes[-1]):
-            grid.paste(tile, box[:2])
-    save_pil(grid, path)
-    return boxes
-
-
 LOSS_AXES = ("content", "style", "content loss (mean over photos) ->", "style loss (log)")
 """curve.png: (x key, y key, x label, y label)."""
 JUDGE_AXES = ("colour", "texture", "colour distance to the style (L*a*b* sliced Wasserstein, mean) ->", "texture distance (log)")
@@ -230,7 +199,7 @@ def curve_points(means: dict[str, dict[str, float]], iterations: int, x: str = "
     return {name: points for name, points in series.items() if points}
 
 
-_SERIES_COLOURS = {"photo": (110, 110, 110), "feed-forward": (31, 119, 180), "optimisation": (255, 127, 14), "peer 2019": (44, 160, 44)}
+_SERIES_COLOURS = {"photo": (110, 110, 110), "feed-forward": PALETTE[0], "optimisation": PALETTE[1], "peer 2019": PALETTE[2]}
 
 
 def write_curve(means: dict[str, dict[str, float]], iterations: int, path: Path, size: tuple[int, int] = (720, 460),
@@ -240,33 +209,25 @@ def write_curve(means: dict[str, dict[str, float]], iterations: int, path: Path,
     x_key, y_key, x_label, y_label = axes
     series = curve_points(means, iterations, x_key, y_key)
     points = [(c, s) for values in series.values() for _, c, s in values if s > 0 and math.isfinite(s) and math.isfinite(c)]
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    left, top, right, bottom = 70, 20, size[0] - 170, size[1] - 45
-    draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
-    draw.text((left, bottom + 26), x_label, fill=(60, 60, 60))
-    draw.text((8, top - 14), y_label, fill=(60, 60, 60))
+    chart = LogChart(size, legend_width=170, bottom_margin=45)
+    chart.draw.text((chart.left, chart.bottom + 26), x_label, fill=INK)
+    chart.draw.text((8, chart.top - 14), y_label, fill=INK)
     if points:
         c1 = max(c for c, _ in points) * 1.05 or 1.0
-        y0, y1 = math.floor(math.log10(min(s for _, s in points))), math.ceil(math.log10(max(s for _, s in points)) + 1e-9)
-        y1 = max(y1, y0 + 1)
+        chart.decades(s for _, s in points)
 
-        def xy(content: float, style: float) -> tuple[float, float]:
-            return (left + content / c1 * (right - left), bottom - (math.log10(style) - y0) / (y1 - y0) * (bottom - top))
+        def x(content: float) -> float:
+            return chart.left + content / c1 * (chart.right - chart.left)
 
-        for decade in range(y0, y1 + 1):
-            y = xy(0, 10.0**decade)[1]
-            draw.line((left, y, right, y), fill=(225, 225, 225))
-            draw.text((8, y - 6), f"1e{decade}", fill=(60, 60, 60))
         for fraction in (0.0, 0.5, 1.0):
-            draw.text((left + fraction * (right - left) - 10, bottom + 6), f"{fraction * c1:.3g}", fill=(60, 60, 60))
+            chart.draw.text((x(fraction * c1) - 10, chart.bottom + 6), f"{fraction * c1:.3g}", fill=INK)
         for n, (name, values) in enumerate(series.items()):
             colour = _SERIES_COLOURS[name]
-            placed = [(label, xy(c, s)) for label, c, s in values if s > 0]
+            placed = [(label, (x(c), chart.y(s))) for label, c, s in values if s > 0]
             if len(placed) > 1:
-                draw.line([p for _, p in placed], fill=colour, width=2)
-            for label, (x, y) in placed:
-                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
-                draw.text((x + 5, y - 12), label, fill=colour)
-            draw.text((right + 12, top + 16 * n), name, fill=colour)
-    save_pil(image, path)
+                chart.draw.line([p for _, p in placed], fill=colour, width=2)
+            for label, (px, py) in placed:
+                chart.draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
+                chart.draw.text((px + 5, py - 12), label, fill=colour)
+            chart.legend(n, name, colour)
+    chart.save(path)

@@ -53,9 +53,8 @@ class StylizeGraph(nn.Module):
 
     def __init__(self, generator: Generator) -> None:
         super().__init__()
-        if generator.config.mode != "style":
-            raise TexturenetError("this is a texture model; export takes style models (photo in, picture out). "
-                                  "Sample textures with texturenet-stylize --size WxH")
+        generator.config.require_mode("style", "; export takes style models (photo in, picture out). "
+                                      "Sample textures with texturenet-stylize --size WxH")
         self.plan = generator.plan
         johnson = generator.config.generator == "johnson"
         self.levels = 1 if johnson else generator.config.scales

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,12 +18,12 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import state_dict_mismatch, weights_problem
 from .errors import TexturenetError
+from .vgg_layers import canonical_layer
+from .weights import load_plain, state_dict_mismatch, weights_problem
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_KERAS_NAME = re.compile(r"^block(\d+)_(conv(\d+)|pool)$")
 
 
 def layer_names(features: nn.Sequential) -> list[str]:
@@ -42,40 +41,6 @@ def layer_names(features: nn.Sequential) -> list[str]:
         else:  # pragma: no cover - torchvision's VGG has nothing else
             raise ValueError(f"unexpected module in VGG features: {module}")
     return names
-
-
-def canonical_layer(name: str) -> str:
-    """Accept torch-style names (``relu4_2``) and the Keras names of the seed projects.
-
-    Keras' ``block4_conv2`` is a convolution with its ReLU built in, so it is our ``relu4_2``;
-    ``block4_pool`` is ``pool4``.
-    """
-    match = _KERAS_NAME.match(name.strip())
-    if match:
-        block, conv, index = match.groups()
-        return f"pool{block}" if conv == "pool" else f"relu{block}_{index}"
-    return name.strip()
-
-
-_BLOCK = re.compile(r"^(?:conv|relu)(\d+)_\d+$|^pool(\d+)$")
-
-
-def smallest_input(layers: Iterable[str]) -> tuple[int, str]:
-    """The smallest input side at which every layer of ``layers`` still has 2x2 pixels, and the layer that needs it.
-
-    VGG halves the resolution at each 2x2 pool (floor); convB_i and reluB_i see the input after B-1 pools, poolB
-    after B. On a 1x1 map a Gram matrix (Gatys et al. 2015) has no spatial statistics left to match, and the
-    next pool fails. Names this does not know count as needing nothing (the loss network reports them).
-    """
-    least, deepest = 1, ""
-    for name in layers:
-        match = _BLOCK.match(canonical_layer(name))
-        if match:
-            block, pool = match.groups()
-            needed = 2 * 2 ** (int(block) - 1 if block else int(pool))
-            if needed > least:
-                least, deepest = needed, canonical_layer(name)
-    return least, deepest
 
 
 ARCHS = {"vgg16": "D", "vgg19": "E"}
@@ -145,10 +110,7 @@ def load_features(arch: str, weights: str) -> nn.Sequential:
     path = Path(weights).expanduser()
     if not path.is_file():
         raise TexturenetError(f"--vgg_weights {weights}: no such file; give imagenet, random or a state-dict path")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise TexturenetError(f"--vgg_weights {weights}: not a readable PyTorch state dict ({error.__class__.__name__})") from None
+    state = load_plain(path, "{name} not a readable PyTorch state dict ({why})", name=f"--vgg_weights {weights}:")
     if not isinstance(state, Mapping):
         raise TexturenetError(f"--vgg_weights {weights}: expected a state dict, found a {type(state).__name__}")
     state = _features_state_dict(state)

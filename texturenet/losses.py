@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from .config import LossConfig
-from .loss_network import LossNetwork, canonical_layer
+from .loss_network import LossNetwork
+from .vgg_layers import canonical_layer
 
 
 def gram(features: Tensor) -> Tensor:

@@ -12,7 +12,6 @@ import html
 import io
 import json
 import logging
-import math
 import os
 import re
 import reprlib
@@ -26,17 +25,15 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
-import torch
-from PIL import Image, ImageDraw
 from torch import Tensor
-from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from .checkpoint import run_output
-from .data import save_image, save_pil
 from .errors import TexturenetError
 from .files import write_atomic
+from .images import save_image
 from .losses import DIVERSITY, TERMS, layer_losses
+from .plots import plot_losses
 
 
 class Monitor(Protocol):
@@ -113,48 +110,6 @@ class JsonLinesMonitor:
 
     def close(self) -> None:
         self._send({"event": "close"})
-
-
-def sample_grid(inputs: Tensor | None, *outputs: Tensor) -> Tensor:
-    """One picture: inputs on the top row, a row of outputs below for each of ``outputs`` (outputs alone for textures)."""
-    rows = torch.cat([*([] if inputs is None else [inputs]), *outputs])
-    return make_grid(rows.detach().float().clamp(0, 1).cpu(), nrow=len(outputs[0]), padding=4, pad_value=1.0)
-
-
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-
-
-def plot_losses(history: list[dict[str, float]], keys: list[str], path: Path, size: tuple[int, int] = (720, 420)) -> None:
-    """A log-scale line plot of ``keys`` against the iteration, drawn with Pillow (no matplotlib)."""
-    points = {k: [(h["iteration"], h[k]) for h in history if k in h and h[k] > 0 and math.isfinite(h[k])] for k in keys}
-    points = {k: v for k, v in points.items() if v}
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    left, top, right, bottom = 70, 20, size[0] - 150, size[1] - 40
-    draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
-    if points:
-        xs = [x for v in points.values() for x, _ in v]
-        ys = [math.log10(y) for v in points.values() for _, y in v]
-        x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-        y0, y1 = math.floor(min(ys)), math.ceil(max(ys) + 1e-9)
-        y1 = max(y1, y0 + 1)
-        for decade in range(y0, y1 + 1):
-            y = bottom - (decade - y0) / (y1 - y0) * (bottom - top)
-            draw.line((left, y, right, y), fill=(225, 225, 225))
-            draw.text((8, y - 6), f"1e{decade}", fill=(60, 60, 60))
-        draw.text((left, bottom + 8), f"iteration {x0}", fill=(60, 60, 60))
-        draw.text((right - 90, bottom + 8), f"iteration {x1}", fill=(60, 60, 60))
-        for n, (key, series) in enumerate(points.items()):
-            colour = _COLOURS[n % len(_COLOURS)]
-            xy = [
-                (left + (x - x0) / (x1 - x0) * (right - left), bottom - (math.log10(y) - y0) / (y1 - y0) * (bottom - top))
-                for x, y in series
-            ]
-            draw.line(xy, fill=colour, width=2) if len(xy) > 1 else draw.ellipse(
-                (xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2), fill=colour
-            )
-            draw.text((right + 12, top + 16 * n), f"{key} {series[-1][1]:.4g}", fill=colour)
-    save_pil(image, path)
 
 
 class FileMonitor:

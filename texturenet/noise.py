@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .rank import Rank
+
 
 Factor = Union[float, Tensor]
 """A noise factor: one number for the batch, or a tensor of one per image (training's sampled strengths)."""
@@ -55,20 +57,20 @@ class SharedNoise(IndependentNoise):
 
 
 class ShardedNoise(IndependentNoise):
-    """Rank ``rank`` of ``world``: draws the global batch's noise and keeps its own rows (``texturenet.distributed``).
+    """``rank``'s share: draws the global batch's noise and keeps its own rows (``texturenet.distributed``).
 
     Every rank draws the same numbers from the same seeded RNG, so ranks see independent noise,
     their RNGs stay in step, and a one-process run (rank 0 of 1) is :class:`IndependentNoise`.
     """
 
-    def __init__(self, rank: int, world: int, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(self, rank: Rank, generator: Optional[torch.Generator] = None) -> None:
         super().__init__(generator)
-        self.rank, self.world = rank, world
+        self.rank = rank
 
     def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        rows = super().__call__(scale, n * self.world, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
-        return rows[self.rank * n:(self.rank + 1) * n] * factor
+        rows = super().__call__(scale, n * self.rank.world_size, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
+        return rows[self.rank.block(n)] * factor
 
 
 NOISE_BLOCK = 128

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .checkpoint import check_writable
 from .config import LossConfig, OptimizeSettings
-from .data import read_image, resize_long_side, resize_short_side, save_image, to_tensor
+from .images import load_style, read_image, resize_long_side, save_image, to_tensor
 from .errors import TexturenetError
 from .losses import PerceptualLoss
 
@@ -203,7 +203,7 @@ def optimize_files(
     device: torch.device = torch.device("cpu"),
 ) -> Path:
     """The command line's work: read the images, optimise, write ``output`` (and intermediates)."""
-    style_image = to_tensor(resize_short_side(read_image(style, "--style"), style_size)).unsqueeze(0)
+    style_image = load_style(style, style_size, "--style")
     photo = None if content is None else to_tensor(resize_long_side(read_image(content, "--content"), image_size)).unsqueeze(0)
     check_writable(output.parent)
     loss = PerceptualLoss(config).to(device)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import TexturenetError
+from .weights import load_plain
 
 SIZE = 1024  # the peer square-resizes every photo to this
 SCALES = 6
@@ -121,12 +122,7 @@ class Peer:
 
 def load_peer(path: Path, device: torch.device = torch.device("cpu")) -> Peer:
     """Load the peer's state dict (weights_only: a file with code in it is refused, not run)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # saved on CUDA
-    except OSError as error:
-        raise TexturenetError(f"{path} cannot be read ({error.strerror or error})") from None
-    except Exception as error:  # the unpickler raises many types for garbage; all mean "not loadable"
-        raise TexturenetError(f"{path} is not a readable PyTorch state dict ({type(error).__name__})") from None
+    state = load_plain(path, "{name} is not a readable PyTorch state dict ({why})")  # saved on CUDA, loaded on the CPU
     if not isinstance(state, dict):
         raise TexturenetError(f"{path} holds a {type(state).__name__}, not the peer's generator state dict")
     generator = PeerGenerator()

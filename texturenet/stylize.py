@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from . import color
 from .checkpoint import load_generator
-from .config import MAX_SAMPLE_PIXELS, StylizeConfig
-from .data import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil
+from .config import MAX_SAMPLE_PIXELS, StylizeConfig, noise_factor_range
+from .images import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil, to_pixels, to_tensor
 from .errors import TexturenetError, printable
 from .fast import fast_generator
 from .files import check_target, refuse_overwriting_inputs
@@ -36,9 +36,9 @@ from .noise import IndependentNoise, SharedNoise
 from .tiling import AUTO_TILE, AUTO_TILE_PIXELS, max_windows, smallest_tile, stylize_with_context, tile_work
 
 
-WRONG_MODEL = {"style": "this is a texture model: give --size WxH instead of --input",
-               "texture": "this is a stylisation model: give --input PHOTO (--size is for texture models)"}
-"""The refusal when a model is used for what it was not trained for, by the mode the use needs."""
+WRONG_MODEL = {"style": ": give --size WxH instead of --input", "texture": ": give --input PHOTO (--size is for texture models)"}
+"""What to give instead when a model is used for what it was not trained for, by the mode the use needs
+(GeneratorConfig.require_mode says what the model is)."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,17 @@ class Stylizer:
         self.max_strength = self.generator.config.max_strength
 
     def check(self, noise_factor: float) -> None:
-        """Refuse a noise factor outside the strengths a model with the strength dial was trained for (one clear line)."""
-        if self.max_strength and not 0 <= noise_factor <= self.max_strength:
-            raise TexturenetError(f"noise factor {noise_factor:g} is outside 0..{self.max_strength:g}, the style strengths this "
-                                  f"model was trained for; give one in that range (0: the photo's shapes in the style's colours, 1: the full style)")
+        """Refuse a noise factor outside the model's range (config.noise_factor_range) in one clear line."""
+        low, high = noise_factor_range(self.max_strength)
+        if not low <= noise_factor <= high:
+            meaning = ("the style strengths this model was trained for; give one in that range (0: the photo's shapes in the style's "
+                       "colours, 1: the full style)" if self.max_strength else "beyond which noise drowns the picture; give one in "
+                       "that range (0: no noise, 1: as in training)")
+            raise TexturenetError(f"noise factor {noise_factor:g} is outside {low:g}..{high:g}, {meaning}")
 
     def require(self, mode: str) -> None:
         """Refuse in one line to use this model for ``mode``'s work (``style``: stylise photos; ``texture``: sample) when it is the other kind."""
-        if self.mode != mode:
-            raise TexturenetError(WRONG_MODEL[mode])
+        self.generator.config.require_mode(mode, WRONG_MODEL[mode])
 
     def _noise(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -138,9 +140,9 @@ class Stylizer:
         ``noise``, so batching never changes a picture (and video frames keep a steady texture).
         """
         self.check(noise_factor)
-        tensor = torch.from_numpy(np.array(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        tensor = to_tensor(images, self.device)
         output = self.fast(tensor, noise_factor=noise_factor, noise=(SharedNoise if shared_noise else IndependentNoise)(noise))
-        return output.clamp_(0, 1).mul_(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return to_pixels(output)
 
     def stylize_array(self, image: np.ndarray, noise_factor: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
         """(H, W, 3) uint8 -> stylised uint8, in overlapping tiles when ``tile`` is given or the image is large.

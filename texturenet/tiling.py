@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .fast import FastGenerator, instance_stats
 from .generator import pad_indices
+from .images import to_pixels, to_tensor
 from .noise import IndependentNoise, PositionalNoise
 
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -67,8 +68,7 @@ def window(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, y: int, x: int
         part = image[y:y + height, x:x + width]
     else:
         part = image[np.ix_(rows[y:y + height], cols[x:x + width])]
-    writable = np.array(part)  # a copy: a PIL-backed array is read-only, which torch warns about
-    return torch.from_numpy(writable).permute(2, 0, 1)[None].float().div_(255)
+    return to_tensor(part)[None]
 
 
 def _window_size(length: int, tile: int, align: int) -> int:
@@ -138,7 +138,7 @@ def stylize_tiled(
         nonlocal strip, base
         rows = end - base
         done = strip[:, :rows] / (total_y[base:end, None] * total_x[None, :])
-        output[base:end] = done.clamp_(0, 1).mul_(255).round_().byte().permute(1, 2, 0).numpy()
+        output[base:end] = to_pixels(done)
         strip = torch.cat([strip[:, rows:], torch.zeros(3, rows, width)], dim=1)
         base = end
 
@@ -391,8 +391,7 @@ def stylize_with_context(
     rows, cols = padded_indices(image, padded_h, padded_w)
     strips = []  # the padded photo pooled to scale ``level``, a strip of rows at a time (never all of it in float)
     for y in range(0, padded_h, 64 * factor):
-        part = torch.from_numpy(np.ascontiguousarray(image[np.ix_(rows[y:y + 64 * factor], cols)]))
-        strips.append(F.avg_pool2d(part.permute(2, 0, 1)[None].float().div_(255), factor))
+        strips.append(F.avg_pool2d(to_tensor(image[np.ix_(rows[y:y + 64 * factor], cols)])[None], factor))
     scaled = torch.cat(strips, dim=2).to(device)
     strength = fast.strength(noise_factor, device)
     context = fast.context([None] * level + fast.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level, strength)

@@ -29,16 +29,19 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, check_space, check_writable, first_few, make_checkpoint, newest_run_file, other_runs_in_the_way,
+from .checkpoint import (RunLock, check_space, check_writable, make_checkpoint, newest_run_file, other_runs_in_the_way,
                          remove_stale_temporaries, run_file, run_files, save_atomic)
 from .config import TrainConfig
-from .data import PhotoDataset, UnreadableImage, load_rgb, load_style, photo_loader, photo_paths, resize_short_side, to_tensor
+from .data import PhotoDataset, photo_loader, photo_paths
+from .devices import cuda_device
 from .distributed import any_rank, process_group, rank_from_environment
-from .errors import TexturenetError, printable
+from .errors import TexturenetError, first_few, printable
+from .images import UnreadableImage, load_rgb, load_style, resize_short_side, to_tensor
 from .losses import DIVERSITY, TERMS, PerceptualLoss
-from .monitor import FileMonitor, Monitor, sample_grid
+from .monitor import FileMonitor, Monitor
 from .networks import Generator, make_generator
 from .noise import ShardedNoise
+from .plots import sample_grid
 from .resume import Resume, file_digest
 
 
@@ -86,12 +89,11 @@ class Trainer:
         self.name = config.run_name
         self.paths = photo_paths(Path(config.data_dir)) if config.mode == "style" else []
         self.style = load_style(Path(config.texture), config.style_size)
-        if config.cuda and not torch.cuda.is_available():
-            raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to train on the CPU")
+        cuda_device(config.cuda, "train")  # refused without CUDA before torchrun's variables are read
         self.rank = rank_from_environment(config.cuda)  # torchrun's; else rank 0 of 1 (the group is joined in run())
-        self.noise = ShardedNoise(self.rank.rank, self.rank.world_size)
+        self.noise = ShardedNoise(self.rank)
         """Training noise from torch's seeded global RNG: each rank keeps its rows of the global batch's (distributed.py)."""
-        self.device = torch.device(f"cuda:{self.rank.local_rank}" if config.cuda else "cpu")
+        self.device = cuda_device(config.cuda, "train", self.rank.local_rank)
         self.lock: Optional[RunLock] = None
         self.replaced: list[Path] = []
         if self.rank.is_main:
@@ -300,11 +302,10 @@ class Trainer:
         top = self.config.generator.max_strength
         if not top:
             return None
-        rank, world = self.rank.rank, self.rank.world_size
-        total = n * world
+        total = n * self.rank.world_size
         extra = int(torch.randint(2, ())) if total % 2 else 0  # which end an odd batch's extra photo goes to
         ends = (torch.arange(total) < total // 2 + extra).float() * top  # (total + 1) // 2 at top when extra, else total // 2
-        ends = ends[torch.randperm(total)][rank * n:(rank + 1) * n]
+        ends = ends[torch.randperm(total)][self.rank.block(n)]
         return ends.to(self.device, non_blocking=True)
 
     # -- data --------------------------------------------------------------------------------
@@ -394,7 +395,7 @@ class Trainer:
             return None
 
         def fixed_noise() -> ShardedNoise:
-            return ShardedNoise(self.rank.rank, self.rank.world_size, torch.Generator(device=self.device).manual_seed(self.config.seed))
+            return ShardedNoise(self.rank, torch.Generator(device=self.device).manual_seed(self.config.seed))
 
         was_training = generator.training
         generator.eval()

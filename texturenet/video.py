@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from . import color
 from .config import StylizeConfig
-from .data import resize_long_side
+from .images import resize_long_side
 from .errors import TexturenetError, printable
 from .files import atomic_path, check_target, refuse_overwriting_inputs
 from .stylize import Stylizer
@@ -203,8 +203,7 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
     pixels: frame by frame in tiles); ``config.preserve_color`` keeps each frame's colours (see
     color.py); ``config.video_noise`` chooses a steady or a fresh noise field per frame.
     """
-    if stylizer.mode != "style":
-        raise TexturenetError("this is a texture model: it cannot stylise a video (give --size WxH for a texture)")
+    stylizer.generator.config.require_mode("style", ": it cannot stylise a video (give --size WxH for a texture)")
     if not is_video(destination):
         raise TexturenetError(f"--input is a video, so --output must be a video file ({', '.join(sorted(ENCODERS))}); got {printable(destination)}")
     refuse_overwriting_inputs([source], [destination])

@@ -14,8 +14,9 @@ from typing import Any, Optional
 
 from PIL import Image
 
-from ..config import GuiConfig, VISDOM_PORT
-from ..errors import TexturenetError
+from ..config import MAX_SEED, GuiConfig, VISDOM_PORT, noise_factor_range
+from ..devices import cuda_device
+from ..errors import TexturenetError, first_few
 from .fields import DecodeBudget, RUN_NAME, RequestError, decode_upload, inside, number, parse_viz_url, path_under
 from .models import ModelShelf
 from .training import TrainingRun, check_train_argv
@@ -35,11 +36,8 @@ class GuiApp:
             raise TexturenetError(f"--data_root {config.data_root}: no such folder; give the folder that holds your photos and style images")
         self.train_args = shlex.split(config.train_args)
         check_train_argv(self.train_args, "--train_args")  # a bad --train_args is the server's problem: refused at start
-        import torch  # only now: the checks above answer in a fraction of a second
-
-        if config.cuda and not torch.cuda.is_available():
-            raise TexturenetError("--cuda was given but CUDA is not available; drop --cuda to stylise on the CPU")
-        self.models = ModelShelf(config.checkpoint_dir, torch.device("cuda" if config.cuda else "cpu"))
+        # torch only now (cuda_device imports it): the checks above answer in a fraction of a second
+        self.models = ModelShelf(config.checkpoint_dir, cuda_device(config.cuda, "stylise"))
         self.run: Optional[TrainingRun] = None
         self._run_lock = threading.Lock()
         self._stylize_lock = threading.Lock()  # one generator pass at a time: they would only share the same cores
@@ -61,7 +59,7 @@ class GuiApp:
         word: a link to a folder is not followed (it may loop, or lead out; give the folder it points to), a link to
         an image outside the data root cannot be used.
         """
-        from ..data import IMAGE_EXTENSIONS
+        from ..images import IMAGE_EXTENSIONS
 
         folders: list[str] = []
         images: list[str] = []
@@ -130,7 +128,7 @@ class GuiApp:
         The trainer refuses those too, but only once the page has been told the run started; a
         stopped run's ``NAME_iterN.pth`` is work that a new run of the same name would replace.
         """
-        from ..checkpoint import RunLock, first_few, run_files
+        from ..checkpoint import RunLock, run_files
 
         folder = self.config.checkpoint_dir
         owner = RunLock.holder(folder, name)
@@ -145,14 +143,13 @@ class GuiApp:
     def stylize(self, query: dict[str, Any], body: bytes) -> bytes:
         """A PNG: the uploaded photo stylised, or (texture models) a texture sample of the asked size."""
         stylizer = self.models.stylizer(query.get("model"))
-        # A model with the strength dial takes its trained range; older models and textures 0 to 2 (2: strong texture).
-        noise_factor = number(query, "noise_factor", float, 0.0, stylizer.max_strength or 2.0, default=1.0)
-        seed = number(query, "seed", int, 0, 2**31 - 1, default=0)
+        noise_factor = number(query, "noise_factor", float, *noise_factor_range(stylizer.max_strength), default=1.0)
+        seed = number(query, "seed", int, 0, MAX_SEED, default=0)
         if stylizer.mode == "texture":
             width = number(query, "width", int, 16, 2048, default=256)
             height = number(query, "height", int, 16, 2048, default=256)
             with self._stylize_lock:
-                from ..data import to_image
+                from ..images import to_image
 
                 image = to_image(stylizer.sample(height, width, noise_factor, seed))
         else:
@@ -167,7 +164,7 @@ class GuiApp:
 
     def start_training(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Check the form, then start ``texturenet-train`` with it (after the server's ``--train_args``)."""
-        from ..data import load_style
+        from ..images import load_style
 
         mode = fields.get("mode") or "style"
         if mode not in ("style", "texture"):

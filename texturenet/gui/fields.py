@@ -134,7 +134,7 @@ def decode_upload(data: bytes, config: GuiConfig, budget: DecodeBudget) -> Image
 
     The size comes from the header; the pixels are decoded only within ``budget``.
     """
-    from ..data import UnreadableImage, image_size, load_rgb, resize_long_side
+    from ..images import UnreadableImage, image_size, load_rgb, resize_long_side
 
     if not data:
         raise RequestError("photo: the upload is empty; choose an image file")
