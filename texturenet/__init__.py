@@ -9,10 +9,9 @@ The Python API (texturenet/api.py has an example)::
 Importing the package is cheap: no torch, no model, until one of these is called.
 """
 
-__version__ = "0.1.0"
-
-from .api import Model, load, train  # noqa: E402  (after __version__, which commands.py and info.py read)
-from .config import GeneratorConfig, LossConfig, StylizeConfig, TrainConfig  # noqa: E402
-from .errors import TexturenetError  # noqa: E402
+from .api import Model, load, train
+from .config import GeneratorConfig, LossConfig, StylizeConfig, TrainConfig
+from .errors import TexturenetError
+from .version import __version__
 
 __all__ = ["GeneratorConfig", "LossConfig", "Model", "StylizeConfig", "TexturenetError", "TrainConfig", "__version__", "load", "train"]

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from . import __version__
+from .version import __version__
 
 
 @dataclass(frozen=True)

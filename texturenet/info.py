@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 from typing import Any, Optional
 
-from . import __version__
+from .version import __version__
 from .config import LOSS_NETS, WEIGHTS_ENV
 
 WEIGHT_KEYWORDS = ("imagenet", "random")
