@@ -130,6 +130,8 @@ def gui(tmp_path_factory: pytest.TempPathFactory, photos: Path, style_image: Pat
     save_random_model(checkpoints / "tinytexture.pth", "texture")
     johnson = GeneratorConfig(generator="johnson", channels=8)
     save_atomic(make_checkpoint(make_generator(johnson), "tinyjohnson", 0), checkpoints / "tinyjohnson.pth")
+    residual = GeneratorConfig(scales=3, residual=True)
+    save_atomic(make_checkpoint(make_generator(residual), "tinyresidual", 0), checkpoints / "tinyresidual.pth")
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("TEXTURENET_VGG_WEIGHTS", None)
@@ -183,6 +185,17 @@ def test_lists_and_runs_a_johnson_model(gui: Gui) -> None:
     status, kind, body = gui.stylize("model=tinyjohnson&noise_factor=1.5", png_bytes(photo))
     assert (status, kind) == (200, "image/png"), body
     assert Image.open(io.BytesIO(body)).size == photo.size
+
+
+def test_a_fresh_residual_model_gives_back_the_photo(gui: Gui) -> None:
+    """--residual: the photo plus a change that starts at zero, so an untrained model's picture is the photo at every strength."""
+    model = gui.models()["tinyresidual"]
+    assert (model["mode"], model["residual"]) == ("style", True) and gui.models()["tinystyle"]["residual"] is False
+    photo = small_photo(48)
+    for strength in (0, 1.5):
+        status, kind, body = gui.stylize(f"model=tinyresidual&noise_factor={strength}", png_bytes(photo))
+        assert (status, kind) == (200, "image/png"), body
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), np.asarray(photo))
 
 
 def test_stylises_an_uploaded_photo(gui: Gui) -> None:

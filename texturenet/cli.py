@@ -150,6 +150,7 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(net, GeneratorConfig, "norm", choices=NORMS)
     add_flag(net, GeneratorConfig, "activation", default=None, shown="leaky_relu for pyramid, relu for johnson", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
+    add_flag(net, GeneratorConfig, "residual", shown="off", action=argparse.BooleanOptionalAction)
     add_flag(net, GeneratorConfig, "max_strength", default=None, shown=_cpu_shown("max_strength", "2 for style with instance norm, else 0"),
              type=finite_float)
 

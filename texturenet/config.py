@@ -113,6 +113,9 @@ class GeneratorConfig:
     max_strength: Optional[float] = None
     """Range of the style-strength dial: training gives each photo strength 0 or max_strength (half each; the middle interpolates), scales its noise and its style term by s and conditions every instance norm on s; stylising, the noise factor is s (0 the photo's shapes in the style's colours, 1 the style weight's full style, more is stronger, up to max_strength). 0 turns the dial off: the noise factor only scales the noise (Ulyanov et al. 2016; models trained before the dial existed). Unset: 2 for style models with instance norm, 0 for texture models and batch norm."""
 
+    residual: bool = False
+    """The output is the photo plus a learnt change (out = photo + R(photo, noise, s)), R's last layer zero at the start: training starts at the identity, and the strength-0 end (no style term) only has to keep R at 0, so strength 0 is close to the photo. Style mode only (a texture has no photo). Checkpoints from before this setting are not residual."""
+
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
         johnson = self.generator == "johnson"
@@ -127,6 +130,10 @@ class GeneratorConfig:
         _check_choice("generator", self.generator, GENERATORS)
         if johnson and self.mode != "style":
             raise ValueError("the johnson generator stylises photos (its input is a photo); texture mode needs --generator pyramid")
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual must be true or false, got {self.residual!r}")
+        if self.residual and self.mode != "style":
+            raise ValueError("--residual adds the generator's output to the photo, and texture mode has no photo; give --no-residual")
         if self.padding is None:
             self.padding = "reflect" if self.mode == "style" else "circular"
         if not isinstance(self.padding, str):

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .generator import ConvBlock, InstanceNorm, JoinBlock, PyramidGenerator, join_for_scale
+from .generator import ConvBlock, InstanceNorm, JoinBlock, PyramidGenerator, join_for_scale, plus_photo
 
 Statistics = Callable[[Tensor], tuple[Tensor, Tensor]]
 """(mean, variance), each (N, C), with which an instance norm normalises the map it is given."""
@@ -312,12 +312,14 @@ class FastGenerator(PyramidGenerator):
         """The fine part: joins scales ``level - 1`` down to 0 onto ``context`` (from :meth:`context`), then RGB.
 
         ``statistics``: the statistics of each of its instance norms, by number in the order this
-        pass applies them (tiling's whole-photo statistics); default: each map's own.
+        pass applies them (tiling's whole-photo statistics); default: each map's own. A residual
+        model adds the photo here (scale 0's input: a tile's own window, whose blend is then the photo's).
         """
         norms = Normalisation(_Numbered(statistics) if statistics else instance_stats, strength)
         with torch.no_grad():
             x = self._descend(context, inputs, level - 1, 0, norms)
-            return F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
+            rgb = F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
+            return plus_photo(rgb, inputs[0]) if self.residual else rgb
 
     def norm_input(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int, layer: int,
                    statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:

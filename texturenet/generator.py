@@ -36,6 +36,22 @@ def per_image(noise_factor: Factor) -> Factor:
     return noise_factor.view(-1, 1, 1, 1) if isinstance(noise_factor, Tensor) else noise_factor
 
 
+def plus_photo(change: Tensor, finest: Tensor) -> Tensor:
+    """A residual generator's picture: the photo plus the network's change (``GeneratorConfig.residual``).
+
+    ``finest`` is the finest scale's input, the padded photo with its noise channels appended; its first
+    three channels are the photo. Why: the strength-0 end of training (content loss only) then has only to
+    keep the change at 0, where a plain generator has to rebuild the photo through its bottleneck.
+    """
+    return change + finest[:, :3].to(change.dtype)
+
+
+def zero_last_layer(conv: nn.Conv2d) -> None:
+    """Start a residual generator at the identity: its last layer (the change) zero, weights and bias."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+
+
 class InstanceNorm(nn.InstanceNorm2d):
     """Affine instance norm (Ulyanov, Vedaldi & Lempitsky 2017, Eq. 2), optionally conditioned on the style strength.
 
@@ -227,6 +243,10 @@ class PyramidBody(nn.Module):
         # joins[i] merges scale K-2-i (join_for_scale) into everything coarser (i+1 scales of c channels each).
         self.joins = nn.ModuleList(JoinBlock(config, c * (i + 1), c) for i in range(config.scales - 1))
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
+        self.residual = config.residual
+        """The output is the photo plus the network's (:func:`plus_photo`)."""
+        if self.residual:
+            zero_last_layer(self.to_rgb)
 
     def forward(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """``strength`` (N,): each image's style strength, for a model with the strength dial (see :class:`InstanceNorm`)."""
@@ -237,7 +257,8 @@ class PyramidBody(nn.Module):
         x = branched[-1]
         for i, join in enumerate(self.joins):
             x = join(x, branched[join_for_scale(len(branched), i)], strength)
-        return self.to_rgb(x)
+        rgb = self.to_rgb(x)
+        return plus_photo(rgb, inputs[0]) if self.residual else rgb
 
 
 class PyramidGenerator(PyramidBody):

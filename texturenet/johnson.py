@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import GeneratorConfig
-from .generator import InputPlan, PyramidGenerator, _act, _norm, per_image
+from .generator import InputPlan, PyramidGenerator, _act, _norm, per_image, plus_photo, zero_last_layer
 from .noise import Factor, IndependentNoise, NoiseSource
 
 RESIDUAL_BLOCKS = 5
@@ -93,6 +93,10 @@ class JohnsonBody(nn.Module):
         self.residuals = nn.ModuleList(ResidualBlock(config, width) for _ in range(RESIDUAL_BLOCKS))
         self.up = nn.ModuleList([Upsample(config, width, half), Upsample(config, half, quarter)])
         self.to_rgb = nn.Conv2d(quarter, 3, 9, padding=4, padding_mode=config.padding)
+        self.residual = config.residual
+        """The output is the photo plus the network's (generator.plus_photo)."""
+        if self.residual:
+            zero_last_layer(self.to_rgb)
 
     def forward(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """``inputs``: one tensor, the padded photo and its noise (a list, the pyramid body's call); ``strength`` (N,) or (1,)."""
@@ -105,7 +109,8 @@ class JohnsonBody(nn.Module):
             x = block(x, strength)
         for i, layer in enumerate(self.up):
             x = layer(x, sizes[len(sizes) - 2 - i], strength)
-        return self.to_rgb(x)
+        rgb = self.to_rgb(x)
+        return plus_photo(rgb, inputs[0]) if self.residual else rgb
 
 
 class JohnsonGenerator(JohnsonBody):
