@@ -136,6 +136,14 @@ def test_a_short_training_run_with_it_works_and_texture_mode_refuses_it(tmp_path
         assert not torch.equal(load_generator(tmp_path / "r.pth")(photo, noise_factor=1.0), photo)
     result = run_script("stylize.py", "--model", tmp_path / "r.pth", "--input", photos / "noise0.png", "--output", tmp_path / "r.png")
     assert result.returncode == 0, result.stderr
+    # Resumed without the flag, the run stays residual (the checkpoint's setting); asked otherwise, it is refused.
+    result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                        "--name", "r", "--val_images", "1", "--iterations", "3", "--save_every", "3", "--resume", "auto")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "r.pth")["generator_config"]["residual"] is True
+    result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                        "--name", "r", "--iterations", "4", "--resume", "auto", "--no-residual")
+    assert result.returncode != 0 and "residual True (checkpoint) vs False (now)" in result.stderr
     result = run_script("train.py", *TINY, "--mode", "texture", "--texture", style_image, "--checkpoint_dir", tmp_path / "t",
                         "--iterations", "1", "--residual")
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -9,7 +9,8 @@ default (Ulyanov, Vedaldi & Lempitsky 2016/2017, "Instance Normalization"), batc
 the 2016 original.
 
 Inputs and outputs are RGB in [0, 1] (the output is not clamped during training; callers that
-save pictures clamp). Any size works: photos are padded to a multiple of 2^(K-1) and the
+save pictures clamp). With ``--residual`` the output is the photo plus what the network computes,
+whose last layer starts at zero (:func:`plus_photo`), for both generators and every path. Any size works: photos are padded to a multiple of 2^(K-1) and the
 output cropped back; textures are generated with per-scale noise at the requested size, or,
 below the size the coarsest scale needs, at that size with the requested corner cropped out.
 
@@ -40,10 +41,11 @@ def plus_photo(change: Tensor, finest: Tensor) -> Tensor:
     """A residual generator's picture: the photo plus the network's change (``GeneratorConfig.residual``).
 
     ``finest`` is the finest scale's input, the padded photo with its noise channels appended; its first
-    three channels are the photo. Why: the strength-0 end of training (content loss only) then has only to
+    three channels are the photo. Added in the photo's type (float32 under autocast: no bfloat16 rounding of the
+    photo). Why: the strength-0 end of training (content loss only) then has only to
     keep the change at 0, where a plain generator has to rebuild the photo through its bottleneck.
     """
-    return change + finest[:, :3].to(change.dtype)
+    return change + finest[:, :3]
 
 
 def zero_last_layer(conv: nn.Conv2d) -> None:
