@@ -2,7 +2,7 @@
 """Inference cost of the generators texturenet trains: multiply-adds per output pixel and ms per image, side by side.
 
 The pyramid (Ulyanov et al. 2016) at 8, 16 and 32 channels a scale, on the fast path texturenet-stylize uses
-(fast.py), and the johnson network (Johnson et al. 2016, --generator johnson) at widths 16 to 128, on its plain
+(model/fused.py), and the johnson network (Johnson et al. 2016, --generator johnson) at widths 16 to 128, on its plain
 forward (the only one it has). Multiply-adds are counted from the convolutions actually run (forward hooks:
 output elements x input channels x kernel area; norms, activations, pooling and upsampling, a few per pixel, are
 left out), divided by the output's pixels. Times are medians of interleaved repeats (scripts/benchmark.py's
@@ -26,8 +26,8 @@ from torch import nn  # noqa: E402
 
 from benchmark import GENERATORS_SECTION, ROOT, interleaved, machine  # noqa: E402
 from texturenet.config import GeneratorConfig  # noqa: E402
-from texturenet.fast import fast_generator  # noqa: E402
-from texturenet.networks import make_generator  # noqa: E402
+from texturenet.model.fused import fast_generator  # noqa: E402
+from texturenet.model.networks import make_generator  # noqa: E402
 
 MODELS = [("pyramid", 8), ("pyramid", 16), ("pyramid", 32), ("johnson", 16), ("johnson", 32), ("johnson", 64), ("johnson", 128)]
 

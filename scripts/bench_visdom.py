@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much does --viz slow training? Prints figures; asserts nothing (timings depend on the machine).
 
-Two measurements against a real Visdom server started here (``texturenet.visdom_server`` on a free
+Two measurements against a real Visdom server started here (``texturenet.apps.visdom_server`` on a free
 loopback port):
 1. the time the training thread spends inside VisdomMonitor.log / .samples (the only work --viz
    adds to a step; the network traffic happens on the monitor's own thread);
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import torch  # noqa: E402
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig  # noqa: E402
-from texturenet.monitor import VisdomMonitor  # noqa: E402
-from texturenet.trainer import Trainer  # noqa: E402
+from texturenet.training.monitor import VisdomMonitor  # noqa: E402
+from texturenet.training.loop import Trainer  # noqa: E402
 from _visdom_server import HOST, free_port, visdom_server  # noqa: E402
 
 

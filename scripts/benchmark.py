@@ -28,16 +28,16 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from texturenet.checkpoint import make_checkpoint, save_atomic  # noqa: E402
+from texturenet.model.checkpoint import make_checkpoint, save_atomic  # noqa: E402
 from texturenet.config import AMP_DTYPES, GeneratorConfig, LossConfig  # noqa: E402
-from texturenet.data import PhotoDataset, photo_loader  # noqa: E402
-from texturenet.fast import fast_generator  # noqa: E402
-from texturenet.generator import PyramidGenerator  # noqa: E402
-from texturenet.images import find_images  # noqa: E402
-from texturenet.losses import PerceptualLoss  # noqa: E402
-from texturenet.networks import make_generator  # noqa: E402
-from texturenet.stylize import Stylizer  # noqa: E402
-from texturenet.trainer import mixed_precision  # noqa: E402
+from texturenet.training.data import PhotoDataset, photo_loader  # noqa: E402
+from texturenet.model.fused import fast_generator  # noqa: E402
+from texturenet.model.pyramid import PyramidGenerator  # noqa: E402
+from texturenet.io.images import find_images  # noqa: E402
+from texturenet.loss.terms import PerceptualLoss  # noqa: E402
+from texturenet.model.networks import make_generator  # noqa: E402
+from texturenet.stylize.stylizer import Stylizer  # noqa: E402
+from texturenet.training.loop import mixed_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Johnson et al. 2016 (Sec. 3 and pytorch/examples fast_neural_style): VGG16, content relu2_2, style relu1_2..relu4_3.

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
 
-from texturenet.gui import main  # noqa: E402
+from texturenet.apps.gui import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

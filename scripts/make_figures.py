@@ -8,7 +8,7 @@
    texturenet-evaluate's pictures, so a reader sees the price of speed (its table, printed, has the
    numbers and the seconds per image).
 
-Both are laid out by ``texturenet.plots.write_grid`` (each column as wide as its widest picture).
+Both are laid out by ``texturenet.io.plots.write_grid`` (each column as wide as its widest picture).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source checkout without installing
 
 from texturenet.cli import _counts, finite_float  # noqa: E402
-from texturenet.images import find_images, load_rgb, resize_long_side, to_tensor  # noqa: E402
-from texturenet.plots import write_grid  # noqa: E402
+from texturenet.io.images import find_images, load_rgb, resize_long_side, to_tensor  # noqa: E402
+from texturenet.io.plots import write_grid  # noqa: E402
 
 
 def _strengths(text: str) -> tuple[float, ...]:

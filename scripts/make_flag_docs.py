@@ -22,8 +22,9 @@ WIDTH = 100
 
 def parsers() -> list[tuple[str, Callable[[], argparse.ArgumentParser]]]:
     """Every command's parser, in the order a user meets them."""
-    from texturenet import cli, visdom_server
-    from texturenet.gui.server import gui_parser
+    from texturenet import cli
+    from texturenet.apps import visdom_server
+    from texturenet.apps.gui.server import gui_parser
 
     return [
         ("texturenet-train", cli.train_parser),

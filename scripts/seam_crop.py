@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from texturenet.images import load_rgb  # noqa: E402
-from texturenet.stylize import Stylizer  # noqa: E402
-from texturenet.tiling import tile_layout  # noqa: E402
+from texturenet.io.images import load_rgb  # noqa: E402
+from texturenet.stylize.stylizer import Stylizer  # noqa: E402
+from texturenet.model.tiled import tile_layout  # noqa: E402
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def children(pid: int) -> list[int]:
 
 
 class RssMonitor:
-    """A :class:`texturenet.monitor.Monitor` that records memory instead of losses."""
+    """A :class:`texturenet.training.monitor.Monitor` that records memory instead of losses."""
 
     def __init__(self, every: int) -> None:
         self.every = every
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--data_dir", type=Path, default=None, help="Training photos (default: the bundled sample photos).")
     args = parser.parse_args()
 
-    from texturenet.trainer import Trainer
+    from texturenet.training.loop import Trainer
 
     monitor = RssMonitor(args.report_every)
     with tempfile.TemporaryDirectory() as folder:

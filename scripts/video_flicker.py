@@ -2,7 +2,7 @@
 """Measure video flicker of a style model: noise factor 0, fixed noise, fresh noise per frame.
 
 Makes a clip by panning and zooming across a real photo (so the true motion is known and
-smooth), stylises it three ways with ``texturenet.video.stylize_video`` and prints
+smooth), stylises it three ways with ``texturenet.stylize.video.stylize_video`` and prints
 flicker = mean |out_t - out_(t-1)| / mean |in_t - in_(t-1)| for each; writes the clip, the three
 stylised videos and a strip of consecutive frames (input and the three settings) to --output_dir.
 Figures: docs/VIDEO.md.
@@ -20,9 +20,9 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from texturenet.config import StylizeConfig  # noqa: E402
-from texturenet.images import load_rgb  # noqa: E402
-from texturenet.stylize import Stylizer  # noqa: E402
-from texturenet.video import VideoWriter, stylize_video  # noqa: E402
+from texturenet.io.images import load_rgb  # noqa: E402
+from texturenet.stylize.stylizer import Stylizer  # noqa: E402
+from texturenet.stylize.video import VideoWriter, stylize_video  # noqa: E402
 
 SETTINGS = (("noise factor 0", 0.0, "fixed"), ("noise factor 1, fixed noise", 1.0, "fixed"), ("noise factor 1, fresh noise", 1.0, "fresh"))
 

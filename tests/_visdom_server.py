@@ -35,9 +35,9 @@ def answers(port: int) -> bool:
 
 @contextmanager
 def visdom_server(port: int, env_path: Path) -> Iterator[subprocess.Popen]:
-    """``python -m texturenet.visdom_server`` on a loopback port; stopped (and reaped) on exit."""
+    """``python -m texturenet.apps.visdom_server`` on a loopback port; stopped (and reaped) on exit."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "texturenet.visdom_server", "--port", str(port), "--hostname", HOST,
+        [sys.executable, "-m", "texturenet.apps.visdom_server", "--port", str(port), "--hostname", HOST,
          "--bind_local", "--env_path", str(env_path)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -46,7 +46,7 @@ def need_browser(what: str, *, chromedriver: bool = False, page_libraries: bool 
     if chromedriver and importlib.util.find_spec("selenium") is None:
         missing.append("selenium is not installed (pip install -e \".[test]\")")
     if page_libraries:
-        from texturenet.visdom_server import missing_static
+        from texturenet.apps.visdom_server import missing_static
 
         libraries = missing_static()
         if libraries:
@@ -101,12 +101,12 @@ def style_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def save_random_model(path: Path, **config: object) -> Path:
-    """A randomly initialised generator saved as a real checkpoint (texturenet.checkpoint), for inference tests."""
+    """A randomly initialised generator saved as a real checkpoint (texturenet.model.checkpoint), for inference tests."""
     import torch
 
-    from texturenet.checkpoint import make_checkpoint, save_atomic
+    from texturenet.model.checkpoint import make_checkpoint, save_atomic
     from texturenet.config import GeneratorConfig
-    from texturenet.networks import make_generator
+    from texturenet.model.networks import make_generator
 
     torch.manual_seed(0)
     save_atomic(make_checkpoint(make_generator(GeneratorConfig(**{"scales": 3, "channels": 4, **config})), path.stem, 0), path)

@@ -1,12 +1,12 @@
-"""The blotch check (texturenet/artifacts.py): spikes that steer an instance norm score high, clean maps low."""
+"""The blotch check (texturenet/tools/artifacts.py): spikes that steer an instance norm score high, clean maps low."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from texturenet.artifacts import BLOTCHED, norm_spikes, spike_ratio, worst
+from texturenet.tools.artifacts import BLOTCHED, norm_spikes, spike_ratio, worst
 from texturenet.config import GeneratorConfig
-from texturenet.generator import PyramidGenerator
+from texturenet.model.pyramid import PyramidGenerator
 
 
 def _smooth(seed: int, size: int = 96) -> torch.Tensor:

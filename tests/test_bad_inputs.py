@@ -29,15 +29,15 @@ import pytest
 import torch
 from PIL import Image
 
-from texturenet.noise import IndependentNoise
+from texturenet.model.noise import IndependentNoise
 from texturenet import cli
-from texturenet.checkpoint import load_checkpoint, make_checkpoint, save_atomic
+from texturenet.model.checkpoint import load_checkpoint, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.images import UnreadableImage, find_images, load_rgb
+from texturenet.io.images import UnreadableImage, find_images, load_rgb
 from texturenet.errors import printable
-from texturenet.fast import fast_generator
-from texturenet.generator import PyramidGenerator
-from texturenet.tiling import AUTO_TILE, max_windows, smallest_tile, tile_work
+from texturenet.model.fused import fast_generator
+from texturenet.model.pyramid import PyramidGenerator
+from texturenet.model.tiled import AUTO_TILE, max_windows, smallest_tile, tile_work
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--channels", "4",
@@ -734,7 +734,7 @@ def test_a_second_run_with_the_same_name_is_refused_while_the_first_trains(tmp_p
     folder = tmp_path / "ckpt"
     folder.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-                               "from texturenet.checkpoint import RunLock; from pathlib import Path; "
+                               "from texturenet.model.checkpoint import RunLock; from pathlib import Path; "
                                "RunLock(Path(sys.argv[2]), 'style'); print('locked', flush=True); time.sleep(60)",
                                str(ROOT), str(folder)], stdout=subprocess.PIPE, text=True)
     try:
@@ -976,7 +976,7 @@ def test_crafted_checkpoints_are_refused_before_anything_is_built(tmp_path: Path
 
 def test_one_bad_model_never_hides_the_others_in_the_gui_list(tmp_path: Path, model: Path) -> None:
     """The GUI's /api/models list (ModelShelf.listing): a sparse file made it answer 500, so no model was listed."""
-    from texturenet.gui.models import ModelShelf
+    from texturenet.apps.gui.models import ModelShelf
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -1096,7 +1096,7 @@ def test_a_crafted_resume_state_through_the_script(tmp_path: Path, trained: Path
 
 def test_real_resume_states_pass_the_check(trained: Path) -> None:
     """The check refuses nothing that texturenet wrote: today's run, and the checkpoints of an earlier main (tests/fixtures/compat)."""
-    from texturenet.checkpoint import load_checkpoint, resume_state_problem
+    from texturenet.model.checkpoint import load_checkpoint, resume_state_problem
 
     for path in [trained, *sorted((ROOT / "tests" / "fixtures" / "compat").glob("*.pth"))]:
         assert resume_state_problem(load_checkpoint(path)) == "", path
@@ -1172,7 +1172,7 @@ def test_bad_events_descriptor_is_one_line(tmp_path: Path, capsys: pytest.Captur
     """Issue 21, case 22: TEXTURENET_EVENTS_FD (the GUI's progress channel) past a C int was a TypeError traceback."""
     import resource
 
-    from texturenet.monitor import EVENTS_FD
+    from texturenet.training.monitor import EVENTS_FD
 
     descriptor = os.open(PHOTO, os.O_RDONLY) if value == "read_only" else None
     try:

@@ -28,12 +28,12 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 from PIL import Image
 
-import texturenet.images
+import texturenet.io.images
 from _visdom_server import ROOT, answers, free_port
 from conftest import TINY
 from test_gui import png_bytes, save_random_model
-from texturenet.checkpoint import RunLock, load_checkpoint, save_atomic
-from texturenet.gui import GuiApp, GuiConfig, GuiServer
+from texturenet.model.checkpoint import RunLock, load_checkpoint, save_atomic
+from texturenet.apps.gui import GuiApp, GuiConfig, GuiServer
 
 TIMEOUT = 0.3
 """request_timeout of the test servers: a silent connection is dropped after this many seconds."""
@@ -169,13 +169,13 @@ def uploads_beyond_the_decoding_budget_wait_then_get_busy(served: Served, monkey
 
     Decoding is slowed down (1 s, longer than the wait for room) so that the two certainly overlap.
     """
-    load_rgb = texturenet.images.load_rgb
+    load_rgb = texturenet.io.images.load_rgb
 
     def slow_load_rgb(*args: Any, **kwargs: Any) -> Image.Image:
         time.sleep(1.0)
         return load_rgb(*args, **kwargs)
 
-    monkeypatch.setattr(texturenet.images, "load_rgb", slow_load_rgb)
+    monkeypatch.setattr(texturenet.io.images, "load_rgb", slow_load_rgb)
     photo = png_bytes(Image.new("RGB", (800, 750), (200, 120, 40)))
     answers: list[tuple[int, Any]] = []
     uploads = [threading.Thread(target=lambda: answers.append(
@@ -411,7 +411,7 @@ def test_visdom_listens_on_loopback_unless_told(tmp_path: Path) -> None:
     if not Path("/proc/net/tcp").exists():
         pytest.skip("reads the bound address from Linux's /proc/net/tcp")
     ports = [free_port() for _ in VISDOM_CASES]
-    processes = [subprocess.Popen([sys.executable, "-m", "texturenet.visdom_server", "--port", str(port), "--env_path",
+    processes = [subprocess.Popen([sys.executable, "-m", "texturenet.apps.visdom_server", "--port", str(port), "--env_path",
                                    str(tmp_path / f"envs{port}"), *flags], cwd=ROOT, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for port, (flags, _, _) in zip(ports, VISDOM_CASES)]
     try:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import BUNDLED_PHOTOS, run_script
-from texturenet.color import preserve_color, rgb_to_yiq, yiq_to_rgb
+from texturenet.stylize.color import preserve_color, rgb_to_yiq, yiq_to_rgb
 
 
 def test_yiq_round_trip_and_luminance_weights() -> None:

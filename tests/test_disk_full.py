@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from texturenet.checkpoint import load_checkpoint, remove_stale_temporaries
-from texturenet.files import atomic_path
+from texturenet.model.checkpoint import load_checkpoint, remove_stale_temporaries
+from texturenet.io.files import atomic_path
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from texturenet.checkpoint import load_generator
-from texturenet.data import RunSampler
-from texturenet.distributed import RankShard
-from texturenet.rank import Rank
+from texturenet.model.checkpoint import load_generator
+from texturenet.training.data import RunSampler
+from texturenet.training.distributed import RankShard
+from texturenet.model.rank import Rank
 from conftest import ROOT
 
 TINY = ["--vgg_weights", "random", "--image_size", "32", "--style_size", "32", "--scales", "3", "--workers", "0",

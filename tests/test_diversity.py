@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from conftest import TINY, run_script
-from texturenet.checkpoint import make_checkpoint, save_atomic
+from texturenet.model.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
-from texturenet.generator import PyramidGenerator
-from texturenet.losses import PerceptualLoss, diversity, mean_pairwise_distance
+from texturenet.model.pyramid import PyramidGenerator
+from texturenet.loss.terms import PerceptualLoss, diversity, mean_pairwise_distance
 
 
 def nearest_by_hand(features: np.ndarray, inputs: int) -> float:

@@ -13,11 +13,11 @@ from PIL import Image
 from torchvision.models.vgg import cfgs, make_layers
 
 from texturenet.config import GeneratorConfig, LossConfig, TrainConfig
-from texturenet.images import load_rgb, load_style, resize_long_side, to_image, to_tensor
-from texturenet.judge import judge
-from texturenet.losses import PerceptualLoss
-from texturenet.stylize import Stylizer
-from texturenet.trainer import Trainer
+from texturenet.io.images import load_rgb, load_style, resize_long_side, to_image, to_tensor
+from texturenet.tools.judge import judge
+from texturenet.loss.terms import PerceptualLoss
+from texturenet.stylize.stylizer import Stylizer
+from texturenet.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "texturenet" / "assets"
@@ -75,7 +75,7 @@ def test_report_has_every_method_a_grid_and_a_curve(report) -> None:
 
 
 def test_report_has_the_blotch_check(report) -> None:
-    """The worst instance norm's spike ratio per noise factor (texturenet/artifacts.py), in results.json and the printed table."""
+    """The worst instance norm's spike ratio per noise factor (texturenet/tools/artifacts.py), in results.json and the printed table."""
     _model, _out, result = report
     assert list(result["blotches"]) == ["nf 0", "nf 1"] and all(ratio >= 1 for ratio in result["blotches"].values())
     assert "blotch check (worst instance-norm spike ratio" in result["stdout"]
@@ -117,7 +117,7 @@ def test_numbers_match_a_direct_computation(report) -> None:
 def test_grid_draws_every_picture_whole_in_columns_as_wide_as_their_widest(tmp_path: Path) -> None:
     """Pictures of different aspect ratios: each tile lies whole and untouched in its box, boxes neither overlap nor touch,
     and each column is exactly as wide as its widest picture (or label), not the widest of all."""
-    from texturenet.plots import write_grid
+    from texturenet.io.plots import write_grid
 
     generator = torch.Generator().manual_seed(0)
     sizes = [[(40, 90), (40, 30), (40, 40)], [(40, 20), (40, 70), (40, 41)]]  # (height, width): the widest in another row each

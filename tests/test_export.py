@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import run_script, save_random_model
-from texturenet.checkpoint import load_generator
+from texturenet.model.checkpoint import load_generator
 
 
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 1 / 255, 2e-4

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from texturenet.noise import IndependentNoise
+from texturenet.model.noise import IndependentNoise
 from texturenet.config import GeneratorConfig
-from texturenet.generator import PyramidGenerator
+from texturenet.model.pyramid import PyramidGenerator
 
 
 def expected_parameters(config: GeneratorConfig) -> int:

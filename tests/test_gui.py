@@ -34,11 +34,11 @@ import pytest
 from PIL import Image
 
 from conftest import BUNDLED_PHOTOS, ROOT, TINY, need_browser, run_script
-from texturenet.checkpoint import make_checkpoint, save_atomic
+from texturenet.model.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.generator import PyramidGenerator
-from texturenet.gui.server import gui_parser
-from texturenet.networks import make_generator
+from texturenet.model.pyramid import PyramidGenerator
+from texturenet.apps.gui.server import gui_parser
+from texturenet.model.networks import make_generator
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--hide-scrollbars", "--window-size=1400,1200"]

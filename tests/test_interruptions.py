@@ -20,8 +20,9 @@ from typing import Callable
 import pytest
 import torch
 
-from texturenet import cli, trainer
-from texturenet.checkpoint import is_final, load_checkpoint
+from texturenet import cli
+from texturenet.training import loop as trainer
+from texturenet.model.checkpoint import is_final, load_checkpoint
 from conftest import ROOT
 
 ITERATIONS = 24

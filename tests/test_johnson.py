@@ -18,12 +18,12 @@ import torch
 from PIL import Image
 
 from conftest import BUNDLED_PHOTOS, TINY, run_script, save_random_model
-from texturenet.checkpoint import generator_config, load_checkpoint, load_generator
+from texturenet.model.checkpoint import generator_config, load_checkpoint, load_generator
 from texturenet.config import GeneratorConfig
 from texturenet.errors import TexturenetError
-from texturenet.generator import InstanceNorm, PyramidGenerator
-from texturenet.johnson import JohnsonGenerator
-from texturenet.networks import make_generator
+from texturenet.model.pyramid import InstanceNorm, PyramidGenerator
+from texturenet.model.johnson import JohnsonGenerator
+from texturenet.model.networks import make_generator
 
 COMPAT = Path(__file__).resolve().parent / "fixtures" / "compat"
 JOHNSON = ("--generator", "johnson", "--channels", "8")
@@ -111,7 +111,7 @@ def test_old_checkpoints_load_as_pyramids() -> None:
 
 
 def test_tiling_is_refused_and_big_photos_are_capped(tmp_path: Path) -> None:
-    from texturenet.stylize import Stylizer
+    from texturenet.stylize.stylizer import Stylizer
 
     stylizer = Stylizer(save_random_model(tmp_path / "j.pth", generator="johnson", channels=8), torch.device("cpu"))
     assert stylizer.fast is stylizer.generator  # the plain forward: the fast path is the pyramid's
@@ -204,7 +204,7 @@ def test_amp_bfloat16_on_cpu_and_video(tmp_path: Path, photos: Path, style_image
     model = tmp_path / "j.pth"
     assert all(torch.isfinite(v).all() for v in torch.load(model, weights_only=True)["state_dict"].values())
 
-    from texturenet.video import VideoWriter
+    from texturenet.stylize.video import VideoWriter
 
     photo = np.asarray(Image.open(BUNDLED_PHOTOS / "chelsea.jpg").convert("RGB").resize((40, 30)))
     with VideoWriter(tmp_path / "clip.mp4", Fraction(10), 40, 30) as writer:

@@ -1,4 +1,4 @@
-"""The second judge (texturenet/judge.py) on synthetic images: zero for the style itself, and ordered as the eye orders them."""
+"""The second judge (texturenet/tools/judge.py) on synthetic images: zero for the style itself, and ordered as the eye orders them."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from texturenet.judge import colour_distance, judge, srgb_to_lab, texture_distance
+from texturenet.tools.judge import colour_distance, judge, srgb_to_lab, texture_distance
 
 PALETTE = np.array([[0.15, 0.3, 0.8], [0.95, 0.8, 0.2], [0.9, 0.5, 0.6], [0.95, 0.95, 0.9], [0.3, 0.6, 0.9]])
 

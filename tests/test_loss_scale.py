@@ -16,7 +16,7 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from conftest import needs_shared, run_script
 from texturenet.config import LossConfig
-from texturenet.losses import PerceptualLoss
+from texturenet.loss.terms import PerceptualLoss
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 SCALE = 58.0  # the HED VGG16's activations against torchvision's ImageNet VGG (about 255 x 0.226)
@@ -71,7 +71,7 @@ def _terms(weights: Path, loss_scale: str) -> dict[str, float]:
 
 
 def test_the_scaled_copy_computes_scaled_features(random_vgg16: tuple[Path, Path, Path]) -> None:
-    from texturenet.loss_network import LossNetwork
+    from texturenet.loss.vgg import LossNetwork
 
     layers = ["relu1_1", "pool2", "relu4_2", "relu5_3"]
     original, scaled = (LossNetwork("vgg16", str(path), layers) for path in random_vgg16[:2])
@@ -103,8 +103,8 @@ def _train_and_stylise(weights: Path, folder: Path, photos: Path, style: Path, p
                      "--batch_size", "2", "--iterations", "4", "--workers", "0", "--scales", "3", "--save_every", "0",
                      "--lr", "0.01", *flags)
     assert run.returncode == 0, run.stderr
-    from texturenet.checkpoint import load_generator
-    from texturenet.images import load_rgb, to_tensor
+    from texturenet.model.checkpoint import load_generator
+    from texturenet.io.images import load_rgb, to_tensor
 
     torch.manual_seed(0)  # the same noise for every model (stylised here, not by a 5-second subprocess per picture)
     with torch.no_grad():
@@ -116,8 +116,8 @@ def _optimise(weights: Path, photo: Path, style: Path, *flags: str) -> np.ndarra
     """optimize.py's run (5 L-BFGS iterations at 64 px), in this process: the flags parsed as the script parses them."""
     from texturenet.cli import loss_config, optimize_parser
     from texturenet.config import OptimizeSettings
-    from texturenet.images import load_rgb, load_style, resize_long_side, to_tensor
-    from texturenet.optimize import optimize_image
+    from texturenet.io.images import load_rgb, load_style, resize_long_side, to_tensor
+    from texturenet.tools.optimize import optimize_image
 
     args = optimize_parser().parse_args(["--content", str(photo), "--style", str(style), "--output", "unused.png",
                                          "--loss_net", "vgg16", "--vgg_weights", str(weights), *flags])
@@ -135,7 +135,7 @@ def _absolute_twin(weights: Path, style: Path, photo: Path) -> list[str]:
     photo's mean squared features), measured on this network: so on it, the absolute objective is about the
     relative one, and on a network c times smaller it puts c^2 times less weight on style than on content.
     """
-    from texturenet.images import load_rgb, load_style, resize_long_side, to_tensor
+    from texturenet.io.images import load_rgb, load_style, resize_long_side, to_tensor
 
     loss = PerceptualLoss(LossConfig(loss_net="vgg16", vgg_weights=str(weights)))
     loss.set_style(load_style(style, 64))
@@ -157,7 +157,7 @@ def test_training_and_optimisation_give_the_same_pictures_on_the_scaled_network(
             folder = tmp_path / f"{name}_{loss_scale}"
             pictures[name, loss_scale, "trained"] = _train_and_stylise(weights, folder, photos, style_image, photo, *flags)
             pictures[name, loss_scale, "optimised"] = _optimise(weights, photo, style_image, *flags)
-    from texturenet.images import load_rgb, resize_long_side
+    from texturenet.io.images import load_rgb, resize_long_side
 
     start = np.asarray(resize_long_side(load_rgb(photo), 64), dtype=np.int16)  # where optimisation starts
     assert np.abs(pictures["original", "relative", "optimised"] - start).mean() > 2  # it moved: the comparison means something

@@ -1,4 +1,4 @@
-"""The loss as composable terms (losses.py): the container's values are the formulas' values, bit for bit.
+"""The loss as composable terms (loss/terms.py): the container's values are the formulas' values, bit for bit.
 
 The reference below is the objective written out as one function, as PerceptualLoss computed it
 before it became a container of terms: each term with its normaliser, the per-output strength on the
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from texturenet.config import LossConfig
-from texturenet.losses import Batch, PerceptualLoss, diversity, gram, layer_term, total_variation
+from texturenet.loss.terms import Batch, PerceptualLoss, diversity, gram, layer_term, total_variation
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 

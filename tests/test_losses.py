@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 from texturenet.config import LossConfig
 from texturenet.errors import TexturenetError
-from texturenet.loss_network import LossNetwork, load_features
+from texturenet.loss.vgg import LossNetwork, load_features
 from texturenet.vgg_layers import canonical_layer
-from texturenet.losses import PerceptualLoss, gram, total_variation
+from texturenet.loss.terms import PerceptualLoss, gram, total_variation
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 

@@ -109,7 +109,7 @@ def test_a_request_past_the_deadline_drops_the_monitor_during_training(capsys: p
     """In-process: the training thread notices a request that has run past ``timeout`` in all, warns once and stops
     sending; close() then returns at once. On the old code the monitor never gave up: close() is run in a thread
     here so that the test fails instead of hanging."""
-    from texturenet.monitor import VisdomMonitor
+    from texturenet.training.monitor import VisdomMonitor
 
     with TricklingServer(honest=1, period=0.25) as server:  # a byte every 0.25 s: far within the 1.5 s per-read timeout
         monitor = VisdomMonitor(f"http://{HOST}", server.port, env="deadline", timeout=3.0)
@@ -134,7 +134,7 @@ def test_a_request_past_the_deadline_drops_the_monitor_during_training(capsys: p
 def test_close_gives_up_on_a_stuck_request_within_its_deadline(capsys: pytest.CaptureFixture) -> None:
     """In-process: close() right after a point is logged; the sender is stuck in a trickled request, so close() waits
     ``timeout`` seconds, warns once and returns (the old close() joined without a timeout: here it would hang)."""
-    from texturenet.monitor import VisdomMonitor
+    from texturenet.training.monitor import VisdomMonitor
 
     with TricklingServer(honest=1, period=0.25) as server:  # a byte every 0.25 s: far within the 1.5 s per-read timeout
         monitor = VisdomMonitor(f"http://{HOST}", server.port, env="deadline", timeout=3.0)

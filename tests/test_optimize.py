@@ -12,9 +12,9 @@ from PIL import Image
 
 from texturenet.cli import loss_config, optimize_parser
 from texturenet.config import LossConfig
-from texturenet.losses import PerceptualLoss
+from texturenet.loss.terms import PerceptualLoss
 from texturenet.config import OptimizeSettings
-from texturenet.optimize import PRESETS, optimize_files, optimize_image
+from texturenet.tools.optimize import PRESETS, optimize_files, optimize_image
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "texturenet" / "assets"

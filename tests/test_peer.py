@@ -1,4 +1,4 @@
-"""The 2019 peer's mosaic generator (texturenet.peer): it loads, keeps a photo's size and range, and its noise follows the seed."""
+"""The 2019 peer's mosaic generator (texturenet.tools.peer): it loads, keeps a photo's size and range, and its noise follows the seed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from conftest import needs_shared
-from texturenet import peer as peer_module
+from texturenet.tools import peer as peer_module
 from texturenet.errors import TexturenetError
-from texturenet.peer import Peer, PeerGenerator, load_peer
+from texturenet.tools.peer import Peer, PeerGenerator, load_peer
 
 
 @pytest.fixture(scope="module")

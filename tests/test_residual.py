@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from conftest import TINY, run_script, save_random_model
-from texturenet.checkpoint import generator_config, load_checkpoint, load_generator, make_checkpoint, save_atomic
+from texturenet.model.checkpoint import generator_config, load_checkpoint, load_generator, make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.fast import fast_generator
-from texturenet.networks import make_generator
-from texturenet.noise import IndependentNoise
-from texturenet.tiling import stylize_with_context
+from texturenet.model.fused import fast_generator
+from texturenet.model.networks import make_generator
+from texturenet.model.noise import IndependentNoise
+from texturenet.model.tiled import stylize_with_context
 
 COMPAT = Path(__file__).resolve().parent / "fixtures" / "compat"
 

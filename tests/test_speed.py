@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from texturenet.checkpoint import make_checkpoint, save_atomic
+from texturenet.model.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.fast import fast_generator
-from texturenet.generator import PyramidGenerator
-from texturenet.noise import IndependentNoise
-from texturenet.tiling import stylize_tiled, stylize_with_context, tile_starts
+from texturenet.model.fused import fast_generator
+from texturenet.model.pyramid import PyramidGenerator
+from texturenet.model.noise import IndependentNoise
+from texturenet.model.tiled import stylize_tiled, stylize_with_context, tile_starts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +127,7 @@ def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, noise_de
     """Coarse scales from the whole photo, statistics gathered layer by layer over every tile's core, and margins
     past the reach of the windows' borders: many tiles give the untiled picture (batch norm: nothing to gather).
     Without noise input, a style strength other than 0 conditions every tile's norms as it does the untiled pass's."""
-    import texturenet.tiling as tiling
+    import texturenet.model.tiled as tiling
 
     generator = fast_generator(_trained_like(GeneratorConfig(norm=norm, noise_depth=noise_depth)))
     photo = _blocky_photo(200, 296)  # padded to 224 x 320 by the untiled pass
@@ -153,7 +153,7 @@ def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, noise_de
 
 
 def test_positional_noise_agrees_where_windows_overlap_and_tiles_do_not_change_the_picture() -> None:
-    from texturenet.noise import positional_noise
+    from texturenet.model.noise import positional_noise
 
     big = positional_noise(7, 0, 100, 60, 100, 140, 3)
     assert torch.equal(big[..., 30:, 40:], positional_noise(7, 0, 130, 100, 70, 100, 3))
@@ -233,7 +233,7 @@ def test_stylize_folder_batches_without_changing_a_picture(tmp_path: Path, check
 def test_mixed_precision_losses_close_to_float32(dtype: torch.dtype) -> None:
     """--amp numerics: every loss term under autocast within 1% of float32 (measured: 0.42% bfloat16, 0.11% float16)."""
     from texturenet.config import LossConfig
-    from texturenet.losses import Batch, PerceptualLoss
+    from texturenet.loss.terms import Batch, PerceptualLoss
 
     torch.manual_seed(0)
     generator = _trained_like(GeneratorConfig()).train()
@@ -252,7 +252,7 @@ def test_mixed_precision_losses_close_to_float32(dtype: torch.dtype) -> None:
 
 
 def test_mixed_precision_choice() -> None:
-    from texturenet.trainer import mixed_precision
+    from texturenet.training.loop import mixed_precision
 
     cpu = torch.device("cpu")
     assert mixed_precision(cpu, True)[0] == torch.bfloat16 and not mixed_precision(cpu, True)[1].is_enabled()

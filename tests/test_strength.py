@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, TINY, run_script
-from texturenet.checkpoint import load_checkpoint, save_atomic
+from texturenet.model.checkpoint import load_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.generator import PyramidGenerator
+from texturenet.model.pyramid import PyramidGenerator
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 LEGACY = ROOT / "tests" / "fixtures" / "compat" / "style_instance.pth"  # written by main before the dial existed
@@ -97,7 +97,7 @@ def test_a_legacy_checkpoint_gives_the_pictures_it_gave(tmp_path: Path) -> None:
     """Loaded without the keys it lacks, an old model has no conditioning parameters and an unchanged state dict."""
     checkpoint = load_checkpoint(LEGACY)
     assert "max_strength" not in checkpoint["generator_config"]
-    from texturenet.checkpoint import build_generator
+    from texturenet.model.checkpoint import build_generator
 
     generator = build_generator(checkpoint)
     assert generator.config.max_strength == 0.0
@@ -127,7 +127,7 @@ def test_every_global_batch_has_half_its_photos_at_each_end(tmp_path: Path, phot
     an odd global batch's extra photo goes to either end (both happen); the draws come from the seeded RNG.
     """
     from texturenet.config import TrainConfig
-    from texturenet.trainer import Trainer
+    from texturenet.training.loop import Trainer
 
     def draws(rank: int) -> list[list[float]]:
         monkeypatch.setenv("RANK", str(rank))

@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from texturenet.noise import IndependentNoise
-from texturenet.checkpoint import load_checkpoint, load_generator
+from texturenet.model.noise import IndependentNoise
+from texturenet.model.checkpoint import load_checkpoint, load_generator
 from texturenet.cli import train_config, train_parser
 from texturenet.config import TrainConfig
 from texturenet.errors import TexturenetError
-from texturenet.stylize import Stylizer
-from texturenet.trainer import Trainer
+from texturenet.stylize.stylizer import Stylizer
+from texturenet.training.loop import Trainer
 
 from conftest import ROOT, TINY
 
@@ -54,7 +54,7 @@ def test_checkpoint_round_trip(photos: Path, style_image: Path, tmp_path: Path) 
     assert not torch.equal(a, stylizer.stylize(photo, seed=6))
     with torch.no_grad():
         direct = generator(photo[None], noise=IndependentNoise(torch.Generator().manual_seed(5)))[0].clamp(0, 1)
-    assert torch.allclose(a, direct, atol=1e-3)  # Stylizer runs the fast inference path (texturenet/fast.py)
+    assert torch.allclose(a, direct, atol=1e-3)  # Stylizer runs the fast inference path (texturenet/model/fused.py)
     for picture in ("glass_samples.png", "glass_loss.png", "glass_losses.csv"):
         assert (tmp_path / picture).stat().st_size > 0
 

@@ -14,9 +14,9 @@ from conftest import BUNDLED_PHOTOS, run_script
 
 av = pytest.importorskip("av", reason="video needs PyAV (pip install 'texturenet[video]')")
 
-from texturenet.noise import IndependentNoise, SharedNoise
-from texturenet.checkpoint import load_generator  # noqa: E402
-from texturenet.video import VideoWriter  # noqa: E402
+from texturenet.model.noise import IndependentNoise, SharedNoise
+from texturenet.model.checkpoint import load_generator  # noqa: E402
+from texturenet.stylize.video import VideoWriter  # noqa: E402
 
 
 def _pan_clip(path: Path, frames: int, width: int, height: int, rate: Fraction, step: int = 2) -> list[np.ndarray]:

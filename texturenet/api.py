@@ -1,6 +1,6 @@
 """The Python API: train a model, load it, stylise pictures or sample textures, without the command line.
 
-The same engine as ``texturenet stylize`` (:class:`texturenet.stylize.Stylizer`: the fast path, automatic
+The same engine as ``texturenet stylize`` (:class:`texturenet.stylize.stylizer.Stylizer`: the fast path, automatic
 tiling of big photos, the strength dial's range check), so a picture made here is the picture the
 command makes with the same strength and seed. Mistakes raise :class:`~texturenet.errors.TexturenetError`
 with the command line's message. Importing this module loads neither torch nor a model.
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from .stylize import Stylizer
+    from .stylize.stylizer import Stylizer
 
 Picture = Union[str, "os.PathLike[str]", "Image.Image", "np.ndarray"]
 """What :meth:`Model.stylize` takes: an image file's path, a PIL image, or an (H, W, 3) uint8 array."""
@@ -51,7 +51,7 @@ DEFAULT_STRENGTH = StylizeConfig.noise_factor
 def load(path: Union[str, "os.PathLike[str]"], device: str = "cpu") -> "Model":
     """The model a ``texturenet train`` checkpoint holds, ready on ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
     from .devices import torch_device
-    from .stylize import Stylizer
+    from .stylize.stylizer import Stylizer
 
     chosen = torch_device(device, f"device={device!r} was given", 'give device="cpu"')
     return Model(Stylizer(Path(path), chosen))
@@ -63,7 +63,7 @@ def train(config: TrainConfig) -> Path:
     The settings are taken as they are: the command line's CPU sizing and its filling in of a resumed run's
     settings apply to flags, not to a config built in Python.
     """
-    from .trainer import Trainer
+    from .training.loop import Trainer
 
     return Trainer(config, []).run()
 
@@ -100,7 +100,7 @@ class Model:
 
     def sample(self, width: int, height: int, seed: Optional[int] = None, strength: float = DEFAULT_STRENGTH) -> "Image.Image":
         """A ``width`` x ``height`` texture sample (it tiles seamlessly) as an RGB PIL image; ``seed`` as in :meth:`stylize`."""
-        from .images import to_image
+        from .io.images import to_image
 
         self._stylizer.require("texture")
         config = _settings(strength, seed)
@@ -123,7 +123,7 @@ def _rgb_array(image: Any) -> "np.ndarray":
     import numpy as np
     from PIL import Image
 
-    from .images import UnreadableImage, as_rgb, read_image
+    from .io.images import UnreadableImage, as_rgb, read_image
 
     if isinstance(image, (str, os.PathLike)):
         return np.asarray(read_image(Path(image), "image"))

@@ -230,7 +230,7 @@ def stylize_parser() -> argparse.ArgumentParser:
 
 
 def export_parser() -> argparse.ArgumentParser:
-    from .export import FORMATS
+    from .model.export import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="texturenet-export",
@@ -248,7 +248,7 @@ def export_parser() -> argparse.ArgumentParser:
 
 def optimize_parser(preset: Optional[str] = None) -> argparse.ArgumentParser:
     """Flags of per-image optimisation; a ``preset`` replaces the defaults it names (explicit flags still win)."""
-    from .optimize import PRESETS
+    from .tools.optimize import PRESETS
 
     parser = argparse.ArgumentParser(
         prog="texturenet-optimize",
@@ -288,7 +288,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
         prog="texturenet-evaluate",
         description="Quality report: score a trained style model's single pass against per-image optimisation and the "
         "unstylised photo, under the loss settings the model was trained with, and by a second judge that is not the loss "
-        "network (colour and texture distances to the style image, texturenet/judge.py). Prints a table, writes "
+        "network (colour and texture distances to the style image, texturenet/tools/judge.py). Prints a table, writes "
         "results.json, curve.png, judge.png, grid.png and every scored image under --output_dir.",
     )
     parser.add_argument("--model", type=Path, required=True, help="Style checkpoint written by texturenet-train (required).")
@@ -397,7 +397,7 @@ def _explicit(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: O
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> None:
-    from .trainer import Trainer
+    from .training.loop import Trainer
 
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
     texture_on_cpu = args.mode == "texture" and not args.cuda
@@ -416,13 +416,13 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Opti
             config = _resumed(config, given)
     except ValueError as error:  # an invalid value or combination, caught by the config dataclasses
         parser.error(str(error))
-    from .monitor import JsonLinesMonitor
+    from .training.monitor import JsonLinesMonitor
 
     events = JsonLinesMonitor.from_environment()  # a supervising GUI's progress channel
     trainer = Trainer(config, [events] if events else [])
     final = trainer.run()
     if demo and trainer.rank.is_main:  # rank 0 alone writes the model (other ranks may finish first)
-        from .stylize import Stylizer, stylize_files
+        from .stylize.stylizer import Stylizer, stylize_files
 
         photo = BUNDLED_PHOTOS / "chelsea.jpg"
         output = final.with_name(f"{final.stem}_{photo.stem}.jpg")
@@ -431,8 +431,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Opti
 
 
 def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
-    """``--resume``: the generator and loss settings not given on the command line are the checkpoint's (resume.py)."""
-    from .resume import Resume
+    """``--resume``: the generator and loss settings not given on the command line are the checkpoint's (training/resume.py)."""
+    from .training.resume import Resume
 
     resume = Resume.of(config)
     assert resume is not None
@@ -440,8 +440,8 @@ def _resumed(config: TrainConfig, given: set[str]) -> TrainConfig:
 
 
 def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .stylize import Stylizer, Written, sample_texture, stylize_files
-    from .video import is_video
+    from .stylize.stylizer import Stylizer, Written, sample_texture, stylize_files
+    from .stylize.video import is_video
 
     if (args.input is None) == (args.size is None):
         parser.error("give either --input (style models) or --size WxH (texture models)")
@@ -464,7 +464,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 emit(sample.as_json())
             written = [sample.output]
         elif args.input.is_file() and is_video(args.input):
-            from .video import stylize_video
+            from .stylize.video import stylize_video
 
             start = time.perf_counter()
             result = stylize_video(stylizer, args.input, args.output, config)
@@ -482,7 +482,7 @@ def _stylize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .export import export_model, max_difference
+    from .model.export import export_model, max_difference
 
     written = export_model(args.model, args.format, args.output)
     width, height = args.check_size
@@ -494,7 +494,7 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .optimize import optimize_files
+    from .tools.optimize import optimize_files
 
     if args.content is not None and args.size is not None:
         parser.error("--size is for texture synthesis; with --content the output has the photo's size")
@@ -516,7 +516,7 @@ def _optimize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .evaluate import evaluate, format_table
+    from .tools.evaluate import evaluate, format_table
 
     try:  # sizes, seed and noise factors, bounded by the settings dataclass
         settings = from_args(EvaluateSettings, args)
@@ -532,7 +532,7 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def _info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .info import format_report, report
+    from .tools.info import format_report, report
 
     facts = report()
     print(json.dumps(facts) if args.json else format_report(facts))
@@ -566,7 +566,7 @@ def diversity_parser() -> argparse.ArgumentParser:
 
 
 def _diversity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .diversity import measure_diversity
+    from .tools.diversity import measure_diversity
 
     try:  # the size and noise factor, bounded by the settings dataclass
         settings = from_args(DiversitySettings, args)
@@ -603,7 +603,7 @@ def export_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None
 
 def optimize_main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
     """Entry point of ``texturenet optimize``, ``texturenet-optimize`` and ``scripts/optimize.py``."""
-    from .optimize import PRESETS
+    from .tools.optimize import PRESETS
 
     first = argparse.ArgumentParser(add_help=False)  # the preset decides the other flags' defaults
     first.add_argument("--preset")

@@ -36,8 +36,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "evaluate": Subcommand("score a style model against per-image optimisation", "texturenet.cli:evaluate_main"),
     "export": Subcommand("export a style model to ONNX, torch.export or TorchScript", "texturenet.cli:export_main"),
     "diversity": Subcommand("how varied a model's samples are", "texturenet.cli:diversity_main"),
-    "gui": Subcommand("a page in the browser to stylise photos and to train", "texturenet.gui:main"),
-    "visdom": Subcommand("a Visdom server for train --viz that downloads nothing", "texturenet.visdom_server:main"),
+    "gui": Subcommand("a page in the browser to stylise photos and to train", "texturenet.apps.gui:main"),
+    "visdom": Subcommand("a Visdom server for train --viz that downloads nothing", "texturenet.apps.visdom_server:main"),
     "info": Subcommand("versions, devices, where the loss-network weights are looked for", "texturenet.cli:info_main"),
 }
 

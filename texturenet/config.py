@@ -47,7 +47,7 @@ For ``johnson`` channels is the width of the residual blocks, a multiple of 4 fr
 width/2 and width channels) up to Johnson et al.'s own 128."""
 MAX_SEED = 2**32 - 1
 """Seeds are 0..2^32-1, what every use takes: torch.manual_seed overflows past 2^64, the data order seeds a torch
-Generator with seed * 1_000_003 + epoch (data.py), tiled noise keys NumPy's PCG64 with it (no negatives)."""
+Generator with seed * 1_000_003 + epoch (training/data.py), tiled noise keys NumPy's PCG64 with it (no negatives)."""
 MAX_NOISE_FACTOR = 100.0
 """|noise_factor| above this drowns the picture (the noise input is uniform in [0, factor]; 1 is what training saw)."""
 DEFAULT_MAX_STRENGTH = 2.0
@@ -391,7 +391,7 @@ pass, so it affords more iterations than the demo in the same time. Flags given 
 
 @dataclass(frozen=True)
 class StylizeConfig:
-    """How texturenet-stylize runs a trained generator on a photo, a folder or a video (stylize.py, video.py)."""
+    """How texturenet-stylize runs a trained generator on a photo, a folder or a video (stylize/stylizer.py, stylize/video.py)."""
 
     noise_factor: float = 1.0
     """The style strength, for models with the strength dial (every style model trained with max_strength > 0): 0 the photo's shapes in the style's colours, 1 the full style, up to the model's max_strength stronger still. For models without the dial (textures, older models) it scales the noise input: 0 deterministic, 1 as in training, more for stronger texture (Ulyanov et al. 2016, Sec. 4)."""
@@ -426,7 +426,7 @@ INITS = ("content", "noise")
 
 @dataclass
 class OptimizeSettings:
-    """How texturenet-optimize optimises the picture itself (optimize.py; the losses are the LossConfig's)."""
+    """How texturenet-optimize optimises the picture itself (tools/optimize.py; the losses are the LossConfig's)."""
 
     iterations: int = 500
     """Optimisation steps (L-BFGS: one iteration each)."""
@@ -458,7 +458,7 @@ class OptimizeSettings:
 
 @dataclass
 class EvaluateSettings:
-    """What texturenet-evaluate compares, and at what size (evaluate.py)."""
+    """What texturenet-evaluate compares, and at what size (tools/evaluate.py)."""
 
     image_size: int = 256
     """Photos are shrunk so that the longer side is at most this."""
@@ -473,7 +473,7 @@ class EvaluateSettings:
     lr: float = 1.0
     """Its step size."""
     peer: Optional[Path] = None
-    """The 2019 peer's mosaic generator (texturenet/peer.py) to score beside the model, at noise factor 1; unset: none."""
+    """The 2019 peer's mosaic generator (texturenet/tools/peer.py) to score beside the model, at noise factor 1; unset: none."""
     max_photos: int = 0
     """Score only the first this many photos (0: all)."""
     seed: int = 0
@@ -492,7 +492,7 @@ class EvaluateSettings:
 
 @dataclass
 class DiversitySettings:
-    """What texturenet-diversity samples and where it measures distances (diversity.py)."""
+    """What texturenet-diversity samples and where it measures distances (tools/diversity.py)."""
 
     samples: int = 8
     """Samples per model, each from a different noise seed (0, 1, ...)."""

@@ -1,0 +1,1 @@
+"""The servers: the browser GUI and the offline Visdom server."""

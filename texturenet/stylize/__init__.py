@@ -1,0 +1,1 @@
+"""Using a trained generator: photos, folders, texture samples, video, colour preservation."""
