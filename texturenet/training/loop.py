@@ -334,21 +334,6 @@ class Trainer:
             crops.append(to_tensor(image.crop((left, top, left + size, top + size))))
         return torch.stack(crops).to(self.device) if crops else None
 
-    def _validation_inputs(self, paths: list[Path]) -> Optional[torch.Tensor]:
-        size = self.config.image_size
-        crops = []
-        for path in paths:
-            try:
-                image = resize_short_side(load_rgb(path), size)
-            except UnreadableImage as error:
-                if self.rank.is_main:
-                    tqdm.write(f"skipping unreadable validation image {printable(path)} ({error})")
-                continue
-            w, h = image.size
-            left, top = (w - size) // 2, (h - size) // 2
-            crops.append(to_tensor(image.crop((left, top, left + size, top + size))))
-        return torch.stack(crops).to(self.device) if crops else None
-
     def _report_bad(self, run: _Run, bad: list[int]) -> None:
         assert run.dataset is not None
         for index in bad:
