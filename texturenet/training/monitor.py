@@ -28,7 +28,7 @@ import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
-from ..model.checkpoint import run_output
+from .run import run_output
 from ..errors import TexturenetError
 from ..io.files import write_atomic
 from ..io.images import save_image
