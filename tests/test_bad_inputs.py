@@ -734,7 +734,7 @@ def test_a_second_run_with_the_same_name_is_refused_while_the_first_trains(tmp_p
     folder = tmp_path / "ckpt"
     folder.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-                               "from texturenet.model.checkpoint import RunLock; from pathlib import Path; "
+                               "from texturenet.training.run import RunLock; from pathlib import Path; "
                                "RunLock(Path(sys.argv[2]), 'style'); print('locked', flush=True); time.sleep(60)",
                                str(ROOT), str(folder)], stdout=subprocess.PIPE, text=True)
     try:

@@ -32,7 +32,8 @@ import texturenet.io.images
 from _visdom_server import ROOT, answers, free_port
 from conftest import TINY
 from test_gui import png_bytes, save_random_model
-from texturenet.model.checkpoint import RunLock, load_checkpoint, save_atomic
+from texturenet.model.checkpoint import load_checkpoint, save_atomic
+from texturenet.training.run import RunLock
 from texturenet.apps.gui import GuiApp, GuiConfig, GuiServer
 
 TIMEOUT = 0.3

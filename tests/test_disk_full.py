@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from texturenet.model.checkpoint import load_checkpoint, remove_stale_temporaries
+from texturenet.model.checkpoint import load_checkpoint
+from texturenet.training.run import remove_stale_temporaries
 from texturenet.io.files import atomic_path
 from conftest import ROOT
 

@@ -22,7 +22,8 @@ import torch
 
 from texturenet import cli
 from texturenet.training import loop as trainer
-from texturenet.model.checkpoint import is_final, load_checkpoint
+from texturenet.model.checkpoint import load_checkpoint
+from texturenet.training.run import is_final
 from conftest import ROOT
 
 ITERATIONS = 24

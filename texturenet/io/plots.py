@@ -1,6 +1,6 @@
 """Pictures of numbers and of pictures, drawn with Pillow (no matplotlib): log-scale charts and picture grids.
 
-The loss plot beside a run's checkpoints (training/monitor.py) and the quality report's curves
+The loss plot beside a run's checkpoints (training/monitor/files.py) and the quality report's curves
 (tools/evaluate.py) are charts on one frame, :class:`LogChart`; the training samples and the
 diversity grid are :func:`sample_grid`; the report's labelled grid is :func:`write_grid`.
 """

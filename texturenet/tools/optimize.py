@@ -26,11 +26,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..model.checkpoint import check_writable
 from ..config import LossConfig, OptimizeSettings
 from ..io.images import load_style, read_image, resize_long_side, save_image, to_tensor
 from ..errors import TexturenetError
 from ..loss.terms import PerceptualLoss
+from ..training.run import check_writable
 
 # Channels of relu1_1 ... relu5_1 (VGG16 and VGG19 alike).
 _STYLE_CHANNELS = (64, 128, 256, 512, 512)

@@ -29,8 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..model.checkpoint import (RunLock, check_space, check_writable, make_checkpoint, newest_run_file, other_runs_in_the_way,
-                         remove_stale_temporaries, run_file, run_files, save_atomic)
+from ..model.checkpoint import make_checkpoint, save_atomic
 from ..config import TrainConfig
 from .data import PhotoDataset, photo_loader, photo_paths
 from ..devices import cuda_device
@@ -43,6 +42,8 @@ from ..model.networks import Generator, make_generator
 from ..model.noise import ShardedNoise
 from ..io.plots import sample_grid
 from .resume import Resume, file_digest
+from .run import (RunLock, check_space, check_writable, newest_run_file, other_runs_in_the_way, remove_stale_temporaries,
+                  run_file, run_files)
 
 
 def mixed_precision(device: torch.device, amp: bool, dtype: str = "auto") -> tuple[torch.dtype, torch.amp.GradScaler]:
@@ -122,7 +123,7 @@ class Trainer:
         A finished ``NAME.pth`` may hold hours of GPU time, so a new run never writes over it, or
         over a stopped run's ``NAME_iterN.pth``, unless told to; a ``--resume`` of another run's
         checkpoint under this name is a new run here too. Files of other runs that this run's
-        names would hit (see :func:`~texturenet.model.checkpoint.run_files`) are never replaced, not even with --overwrite.
+        names would hit (see :func:`~texturenet.training.run.run_files`) are never replaced, not even with --overwrite.
         """
         folder = self.config.checkpoint_dir
         if in_the_way := other_runs_in_the_way(folder, self.name, self.config.iterations):

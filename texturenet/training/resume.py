@@ -16,10 +16,11 @@ from typing import Any, Optional
 import torch
 from tqdm import tqdm
 
-from ..model.checkpoint import check_resume_state, generator_config, load_checkpoint, resume_file, training_losses
+from ..model.checkpoint import check_resume_state, generator_config, load_checkpoint, training_losses
 from ..config import GeneratorConfig, TrainConfig
 from ..errors import TexturenetError
 from ..model.networks import Generator
+from .run import resume_file
 
 RESUME_SETTINGS = ("lr", "lr_step", "lr_decay", "batch_size", "image_size", "style_size", "seed", "data_dir")
 """Settings (with every loss setting) that change what training computes: a resumed run that changes one says so."""

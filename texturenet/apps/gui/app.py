@@ -128,7 +128,7 @@ class GuiApp:
         The trainer refuses those too, but only once the page has been told the run started; a
         stopped run's ``NAME_iterN.pth`` is work that a new run of the same name would replace.
         """
-        from ...model.checkpoint import RunLock, run_files
+        from ...training.run import RunLock, run_files
 
         folder = self.config.checkpoint_dir
         owner = RunLock.holder(folder, name)

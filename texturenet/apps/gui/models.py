@@ -41,7 +41,8 @@ class ModelShelf:
 
     def listing(self) -> list[dict[str, Any]]:
         """Every ``*.pth`` of the folder, final models first, with mode and iteration (or why it cannot be used)."""
-        from ...model.checkpoint import generator_config, is_final, load_checkpoint
+        from ...model.checkpoint import generator_config, load_checkpoint
+        from ...training.run import is_final
 
         models = []
         paths = sorted(self.folder.glob("*.pth")) if self.folder.is_dir() else []

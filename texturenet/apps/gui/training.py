@@ -151,7 +151,7 @@ class TrainingRun:
 
     def picture(self, kind: str) -> Optional[Path]:
         """``NAME_samples.png`` or ``NAME_loss.png`` if this run wrote it (not one left by an earlier run)."""
-        from ...model.checkpoint import run_output
+        from ...training.run import run_output
 
         path = run_output(self.folder, self.name, kind)
         try:

@@ -1,155 +1,26 @@
-"""Watching a run: what the trainer reports, and the monitors that show it.
+"""Streaming a run to a Visdom server (``--viz``) without ever holding up training.
 
-The trainer calls a list of :class:`Monitor` objects; it never knows how they show things.
-:class:`FileMonitor` (always on) writes pictures next to the checkpoints: a sample grid and a
-loss plot, which people would rather look at than read, plus the losses as CSV.
+Named after the flag, not ``visdom``, so that the third-party package it imports is never mistaken for it.
 """
 from __future__ import annotations
 
-import csv
-import fcntl
 import html
-import io
 import json
 import logging
-import os
-import re
-import reprlib
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Protocol, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
-from ..model.checkpoint import run_output
-from ..errors import TexturenetError
-from ..io.files import write_atomic
-from ..io.images import save_image
-from ..loss.terms import DIVERSITY, TERMS, layer_losses
-from ..io.plots import plot_losses
-
-
-class Monitor(Protocol):
-    """Receives a run's progress. Every method must return quickly and never raise into training."""
-
-    def start(self, run_name: str, config: dict[str, Any]) -> None: ...
-
-    def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None: ...
-
-    def samples(self, iteration: int, grid: Tensor) -> None: ...
-
-    def checkpoint(self, iteration: int, path: Path) -> None: ...
-
-    def close(self) -> None: ...
-
-
-EVENTS_FD = "TEXTURENET_EVENTS_FD"
-"""Environment variable: a file descriptor on which ``texturenet-train`` writes its progress as JSON lines (the GUI's)."""
-
-
-class JsonLinesMonitor:
-    """The Monitor protocol as one JSON object per line, for a supervising process (the GUI) instead of parsing a progress bar.
-
-    Events: ``{"event": "start", "name", "iterations"}``, ``{"event": "log", "iteration", "losses", "lr"}``,
-    ``{"event": "samples", "iteration"}``, ``{"event": "checkpoint", "iteration", "path"}``, ``{"event": "close"}``.
-    A reader that goes away must not stop training: a broken pipe ends the stream, not the run.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self.stream: Any = stream
-
-    @classmethod
-    def from_environment(cls) -> Optional["JsonLinesMonitor"]:
-        """The monitor :data:`EVENTS_FD` asks for, or None when it is not set; one line for a value that is not a
-        descriptor open for writing (not a number, negative, past a C int, closed, read-only)."""
-        text = os.environ.get(EVENTS_FD)
-        if not text:
-            return None
-        try:
-            if not re.fullmatch(r"[0-9]+", text):
-                raise ValueError("not a whole number >= 0")
-            descriptor = int(text)
-            flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)  # OverflowError past a C int, OSError (EBADF) when closed
-            if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
-                raise ValueError("it is open for reading only")
-            return cls(os.fdopen(descriptor, "w", buffering=1, encoding="utf-8"))
-        except OverflowError:
-            why = "too large"
-        except OSError as error:
-            why = error.strerror or str(error)
-        except ValueError as error:
-            why = str(error)
-        raise TexturenetError(f"{EVENTS_FD}={reprlib.repr(text)} is not an open file descriptor ({why}); unset it")
-
-    def _send(self, event: dict[str, Any]) -> None:
-        if self.stream is None:
-            return
-        try:
-            self.stream.write(json.dumps(event) + "\n")
-        except (OSError, ValueError):  # the reader is gone
-            self.stream = None
-
-    def start(self, run_name: str, config: dict[str, Any]) -> None:
-        self._send({"event": "start", "name": run_name, "iterations": config.get("iterations")})
-
-    def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
-        self._send({"event": "log", "iteration": iteration, "losses": losses, "lr": lr})
-
-    def samples(self, iteration: int, grid: Tensor) -> None:
-        self._send({"event": "samples", "iteration": iteration})
-
-    def checkpoint(self, iteration: int, path: Path) -> None:
-        self._send({"event": "checkpoint", "iteration": iteration, "path": str(path)})
-
-    def close(self) -> None:
-        self._send({"event": "close"})
-
-
-class FileMonitor:
-    """Writes ``<name>_samples.png``, ``<name>_loss.png`` and ``<name>_losses.csv`` into the checkpoint folder."""
-
-    def __init__(self, folder: Path, history: list[dict[str, float]]) -> None:
-        self.folder = folder
-        self.history = history  # shared with the trainer, which resumes it from checkpoints
-        self.name = "run"
-
-    def start(self, run_name: str, config: dict[str, Any]) -> None:
-        self.name = run_name
-
-    def log(self, iteration: int, losses: dict[str, float], lr: float, images_per_second: float) -> None:
-        pass  # the trainer appends to the shared history; pictures are drawn at checkpoints
-
-    def samples(self, iteration: int, grid: Tensor) -> None:
-        try:
-            save_image(grid, run_output(self.folder, self.name, "samples"))
-        except TexturenetError as error:  # a full disk must not stop training; the checkpoint writer reports it
-            warnings.warn(str(error))
-
-    def checkpoint(self, iteration: int, path: Path) -> None:
-        try:
-            self._write_history()
-        except TexturenetError as error:
-            warnings.warn(str(error))
-
-    def _write_history(self) -> None:
-        keys = [k for k in TERMS if any(k in h for h in self.history)]
-        plot_losses(self.history, keys, run_output(self.folder, self.name, "loss"))
-        columns = list(dict.fromkeys(k for h in self.history for k in h))
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(self.history)
-        write_atomic(run_output(self.folder, self.name, "losses"), lambda file: file.write(text.getvalue().encode()), "loss history")
-
-    def close(self) -> None:
-        pass
+from ...errors import TexturenetError
+from ...loss.terms import DIVERSITY, TERMS, layer_losses
 
 
 class _Series:
