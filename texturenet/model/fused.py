@@ -147,25 +147,10 @@ def _pad_mode(padding: str) -> str:
     return "constant" if padding == "zeros" else padding
 
 
-class _Norm:
-    """A trained :class:`~texturenet.model.pyramid.InstanceNorm` as plain tensors, resolved for a pass's strengths."""
-
-    def __init__(self, norm: InstanceNorm) -> None:
-        self.weight, self.bias, self.eps = norm.weight.detach(), norm.bias.detach(), norm.eps
-        self.strongest = None if norm.weight_max is None else (norm.weight_max.detach(), norm.bias_max.detach(), norm.max_strength)
-
-    def at(self, strength: Optional[Tensor]) -> Affine:
-        """Scale and shift for images of ``strength`` (N,) or (1,): interpolated between the two ends (see InstanceNorm)."""
-        if strength is None or self.strongest is None:
-            return self.weight, self.bias, self.eps
-        weight_max, bias_max, top = self.strongest
-        t = (strength.to(self.weight) / top).view(-1, 1)
-        return torch.lerp(self.weight, weight_max, t), torch.lerp(self.bias, bias_max, t), self.eps
-
-
-def _instance_norm(norm: nn.Module) -> Optional[_Norm]:
-    """An instance norm as a :class:`_Norm` for :func:`norm_act`; None for other norms."""
-    return _Norm(norm) if isinstance(norm, InstanceNorm) else None
+def _instance_norm(norm: nn.Module) -> Optional[InstanceNorm]:
+    """The instance norm that :func:`norm_act` normalises with (its :meth:`~InstanceNorm.scale_shift` at each pass's
+    strengths); None for other norms."""
+    return norm if isinstance(norm, InstanceNorm) else None
 
 
 @dataclass(frozen=True)
@@ -176,9 +161,9 @@ class Normalisation:
     strength: Optional[Tensor] = None
     """(N,) or (1,) strengths of a model with the strength dial (generator.InstanceNorm); None for others."""
 
-    def __call__(self, x: Tensor, norm: Optional[_Norm], slope: Optional[float], pad: int = 0, mode: str = "constant") -> Tensor:
-        """:func:`norm_act` with this pass's statistics and strengths."""
-        return norm_act(x, None if norm is None else norm.at(self.strength), slope, pad, mode, self.stats)
+    def __call__(self, x: Tensor, norm: Optional[InstanceNorm], slope: Optional[float], pad: int = 0, mode: str = "constant") -> Tensor:
+        """:func:`norm_act` with this pass's statistics and strengths (callers run under ``torch.no_grad``)."""
+        return norm_act(x, None if norm is None else (*norm.scale_shift(self.strength), norm.eps), slope, pad, mode, self.stats)
 
 
 class _Layer:
@@ -186,7 +171,7 @@ class _Layer:
 
     def __init__(self, conv: nn.Conv2d, norm: nn.Module, slope: float, padding: str) -> None:
         weight, bias = conv.weight.detach(), conv.bias.detach()
-        self.norm: Optional[_Norm] = None
+        self.norm: Optional[InstanceNorm] = None
         if isinstance(norm, nn.BatchNorm2d):  # eval batch norm is affine: fold it into the conv
             scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
             weight = weight * scale.view(-1, 1, 1, 1)

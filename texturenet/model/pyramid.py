@@ -78,15 +78,22 @@ class InstanceNorm(nn.InstanceNorm2d):
         for name, start in (("weight_max", 1.0), ("bias_max", 0.0)):
             self.register_parameter(name, nn.Parameter(torch.full((channels,), start)) if max_strength else None)
 
-    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
-        """Normalise ``x`` (N, C, H, W); ``strength`` (N,) conditions it (ignored by an unconditioned norm; None: s = 0)."""
+    def scale_shift(self, strength: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """Scale and shift for images of ``strength`` (N,) or (1,): (N, C) each, (1 - t) * end 0 + t * end max at
+        t = s / max_strength; (C,) each for an unconditioned norm or ``strength`` None (s = 0). The one place the
+        dial's interpolation is written: the module's pass and the fused inference engine (model/fused.py) both use it."""
         weight_max, bias_max = self.weight_max, self.bias_max
         if strength is None or weight_max is None or bias_max is None:
-            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
-        t = (strength.to(self.weight.dtype) / self.max_strength).view(-1, 1, 1, 1)  # (N or 1, 1, 1, 1)
-        weight = torch.lerp(self.weight.view(1, -1, 1, 1), weight_max.view(1, -1, 1, 1), t)
-        bias = torch.lerp(self.bias.view(1, -1, 1, 1), bias_max.view(1, -1, 1, 1), t)
-        return F.instance_norm(x, eps=self.eps) * weight + bias
+            return self.weight, self.bias
+        t = (strength.to(self.weight) / self.max_strength).view(-1, 1)  # (N or 1, 1)
+        return torch.lerp(self.weight, weight_max, t), torch.lerp(self.bias, bias_max, t)
+
+    def forward(self, x: Tensor, strength: Optional[Tensor] = None) -> Tensor:
+        """Normalise ``x`` (N, C, H, W); ``strength`` (N,) conditions it (ignored by an unconditioned norm; None: s = 0)."""
+        weight, bias = self.scale_shift(strength)
+        if weight.dim() == 1:
+            return F.instance_norm(x, weight=weight, bias=bias, eps=self.eps)
+        return F.instance_norm(x, eps=self.eps) * weight[:, :, None, None] + bias[:, :, None, None]
 
 
 class BatchNorm(nn.BatchNorm2d):
