@@ -97,14 +97,30 @@ def test_bundled_demo_on_cpu_is_short_and_ends_with_a_stylised_photo(tmp_path: P
     train_main(["--vgg_weights", "random", "--scales", "3", "--workers", "0", "--style_layers", "relu1_1,relu2_1",
                 "--content_layers", "relu2_1", "--image_size", "32", "--iterations", "2", "--checkpoint_dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert (f"--batch_size {CPU_DEMO['batch_size']}, --save_every {CPU_DEMO['save_every']}, --max_strength {CPU_DEMO['max_strength']}; "
-            "give them to choose otherwise") in out
-    assert load_checkpoint(tmp_path / "style.pth")["generator_config"]["max_strength"] == CPU_DEMO["max_strength"] == 1
-    assert "--iterations" not in out.splitlines()[0] and "2 iterations x 2" in out  # explicit flags win
+    assert (f"--batch_size {CPU_DEMO['batch_size']}, --save_every {CPU_DEMO['save_every']}, --max_strength {CPU_DEMO['max_strength']}, "
+            f"--lr {CPU_DEMO['lr']}; give them to choose otherwise") in out
+    saved = load_checkpoint(tmp_path / "style.pth")
+    assert saved["generator_config"]["max_strength"] == CPU_DEMO["max_strength"] == 1
+    assert saved["train_state"]["config"]["lr"] == CPU_DEMO["lr"] == 1e-2
+    assert "--iterations" not in out.splitlines()[0] and f"2 iterations x {CPU_DEMO['batch_size']}" in out  # explicit flags win
     picture = tmp_path / "style_chelsea.jpg"
     assert f"model: {tmp_path / 'style.pth'}\nstylised bundled photo chelsea.jpg: {picture}" in out
     assert Image.open(picture).size == Image.open(Path(__file__).resolve().parent.parent / "texturenet/assets/photos/chelsea.jpg").size
 
+
+
+def test_the_cpu_demo_keeps_johnsons_learning_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The demo's lr (1e-2) is the pyramid's; johnson collapsed at it on the front, so with --generator johnson the
+    demo leaves --lr at TrainConfig's default and does not list it among the CPU settings."""
+    from texturenet.cli import train_main
+    from texturenet.config import TrainConfig
+
+    train_main(["--vgg_weights", "random", "--generator", "johnson", "--channels", "8", "--workers", "0", "--style_layers",
+                "relu1_1,relu2_1", "--content_layers", "relu2_1", "--image_size", "32", "--iterations", "1",
+                "--checkpoint_dir", str(tmp_path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("sized for the CPU, the CPU demo") and "--max_strength" in first and "--lr" not in first
+    assert load_checkpoint(tmp_path / "style.pth")["train_state"]["config"]["lr"] == TrainConfig.lr == 1e-3
 
 def test_a_texture_run_on_cpu_is_sized_for_it_and_help_says_so(tmp_path: Path, style_image: Path) -> None:
     """--mode texture without --cuda: CPU_TEXTURE's settings except those given, printed; --help shows every CPU default."""

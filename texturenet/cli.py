@@ -123,7 +123,7 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(run, TrainConfig, "checkpoint_dir", type=Path)
     for name in ("image_size", "style_size", "batch_size", "iterations", "lr_step", "seed", "workers", "save_every", "log_every", "val_images"):
         add_flag(run, TrainConfig, name, shown=_cpu_shown(name), type=int)
-    add_flag(run, TrainConfig, "lr", type=finite_float)
+    add_flag(run, TrainConfig, "lr", shown=_cpu_shown("lr"), type=finite_float)
     add_flag(run, TrainConfig, "lr_decay", type=finite_float)
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
@@ -404,7 +404,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Opti
     given = _explicit(parser, args, argv)
     if demo or texture_on_cpu:  # on a CPU: minutes, not the paper's hours (config.CPU_DEMO, config.CPU_TEXTURE)
         run, sizing = list(CPU_SIZINGS.items())[0 if demo else 1]
-        chosen = {name: value for name, value in sizing.items() if name not in given}
+        chosen = {name: value for name, value in sizing.items()
+                  if name not in given and not (name == "lr" and args.generator == "johnson")}  # see CPU_DEMO
         for name, value in chosen.items():
             setattr(args, name, value)
         if chosen:
