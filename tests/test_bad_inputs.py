@@ -749,7 +749,7 @@ def test_a_second_run_with_the_same_name_is_refused_while_the_first_trains(tmp_p
 
 def test_resume_says_what_changed_and_refuses_going_backwards(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "ckpt"
-    assert _train_into(folder, capsys, "--iterations", "3", "--lr_step", "2")[0] == 0
+    assert _train_into(folder, capsys, "--iterations", "3", "--lr_step", "2", "--lr", "0.001")[0] == 0
     status, _, err = _train_into(folder, capsys, "--resume", "auto", "--iterations", "2")
     _assert_one_line_error(status, err, "has done 3 iterations, more than --iterations 2")
     status, out, err = _train_into(folder, capsys, "--resume", "auto", "--iterations", "4", "--lr_step", "2", "--lr", "0.01")
