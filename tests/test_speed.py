@@ -12,7 +12,7 @@ from PIL import Image
 
 from texturenet.model.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.model.fused import fast_generator
+from texturenet.model.fused import fast_generator, instance_stats
 from texturenet.model.pyramid import PyramidGenerator
 from texturenet.model.noise import IndependentNoise
 from texturenet.model.tiled import stylize_tiled, stylize_with_context, tile_starts
@@ -82,6 +82,21 @@ def test_fast_generator_texture_mode_odd_size_falls_back_exactly() -> None:
             a = plain(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
             b = fast(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
             assert torch.allclose(a, b, atol=1e-4 * a.abs().max().item())
+
+
+def test_norm_input_stops_the_fine_pass_at_each_instance_norm() -> None:
+    """Tiling's interface (model/tiled.py TiledBody): norm_input(j) returns what the fine pass's norm j normalises, for every j."""
+    config = GeneratorConfig(scales=4)
+    body = fast_generator(_trained_like(config)).body
+    inputs = [torch.rand(2, config.image_channels + config.noise_depth, 64 >> k, 96 >> k) for k in range(config.scales)]
+    context = body.context(inputs, 2)
+    seen: list[torch.Tensor] = []
+    body.fine(context, inputs, 2, statistics=lambda j, x: seen.append(x.clone()) or instance_stats(x))
+    assert len(seen) == body.instance_norms(2) == 2 * (3 + 1 + 4)  # per scale: branch, its join's norm of it, the join
+    for j, expected in enumerate(seen):
+        assert torch.equal(body.norm_input(context, inputs, 2, j), expected), j
+    with pytest.raises(ValueError):
+        body.norm_input(context, inputs, 2, len(seen))
 
 
 def test_tile_starts_cover_with_overlap() -> None:

@@ -373,7 +373,7 @@ class FusedPyramid:
         scales = range(top, bottom - 1, -1)
         joins = {k: self._join(k) for k in scales}
         left = math.inf if until is None else until  # norms still to apply before the stop
-        prepared = {}
+        prepared: dict[int, tuple[Tensor, Tensor]] = {}
         for k in scales:  # branch k's norms, then its join's norm of the branch (whose input is the branch's output)
             if left <= len(self._branches[k]):
                 return self._branch(k, inputs[k], norms, int(left))
