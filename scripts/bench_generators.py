@@ -59,11 +59,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device("cpu")
-    models, macs = {}, {}
+    models, macs, parameters = {}, {}, {}
     for kind, channels in MODELS:
         name = f"{kind} {channels}"
         plain = make_generator(GeneratorConfig(generator=kind, channels=channels)).eval()
         macs[name] = multiply_adds_per_pixel(plain)
+        parameters[name] = sum(p.numel() for p in plain.parameters())
         models[name] = fast_generator(plain) if kind == "pyramid" else plain  # what texturenet-stylize runs
     image = torch.rand(1, 3, args.size, args.size)
     load = os.getloadavg()[0]
@@ -71,10 +72,9 @@ def main() -> None:
         timed = interleaved({name: (lambda m=m: m(image, noise_factor=1.0)) for name, m in models.items()}, args.repeats, device)
     base = timed["pyramid 8"]["seconds"]
     rows = ["| generator | channels | parameters | multiply-adds / output pixel | ms | time / pyramid 8 |", "|---|---|---|---|---|---|"]
-    for (kind, channels), (name, model) in zip(MODELS, models.items()):
-        parameters = sum(p.numel() for p in model.parameters())
+    for (kind, channels), name in zip(MODELS, models):
         seconds = timed[name]["seconds"]
-        rows.append(f"| {kind} | {channels} | {parameters:,} | {macs[name] / 1e3:.1f}K | {1000 * seconds:.0f} | {seconds / base:.2f} |")
+        rows.append(f"| {kind} | {channels} | {parameters[name]:,} | {macs[name] / 1e3:.1f}K | {1000 * seconds:.0f} | {seconds / base:.2f} |")
     command = "python scripts/bench_generators.py " + " ".join(sys.argv[1:])
     section = (f"{GENERATORS_SECTION} inference cost of --generator pyramid and johnson\n\n    {command}\n\n"
                f"{args.size}x{args.size} photo, batch 1, fp32, noise 1, {args.threads} threads, medians of {args.repeats} interleaved "

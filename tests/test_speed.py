@@ -12,7 +12,7 @@ from PIL import Image
 
 from texturenet.model.checkpoint import make_checkpoint, save_atomic
 from texturenet.config import GeneratorConfig
-from texturenet.model.fused import fast_generator
+from texturenet.model.fused import fast_generator, instance_stats
 from texturenet.model.pyramid import PyramidGenerator
 from texturenet.model.noise import IndependentNoise
 from texturenet.model.tiled import stylize_tiled, stylize_with_context, tile_starts
@@ -58,17 +58,20 @@ def test_fast_generator_computes_the_same_function(config: GeneratorConfig) -> N
 
 def test_fast_generator_float32_close_and_state_dict_unchanged() -> None:
     plain = _trained_like(GeneratorConfig())
-    keys = list(plain.state_dict())
+    state = {name: value.clone() for name, value in plain.state_dict().items()}
     fast = fast_generator(plain)
-    assert list(plain.state_dict()) == keys and list(fast.state_dict()) == keys
+    assert plain.state_dict().keys() == state.keys() and all(torch.equal(v, state[k]) for k, v in plain.state_dict().items())
     image = torch.rand(1, 3, 96, 128)
     with torch.no_grad():
         expected = plain(image, noise_factor=0)
-        diff = (fast(image, noise_factor=0) - expected).abs().max().item()
-    # float32 rounding, amplified by six instance norms; float64 agreement above shows it is only rounding.
-    assert diff < 1e-3 * expected.abs().max().item()
-    with pytest.raises(RuntimeError):
-        fast.train()
+        got = fast(image, noise_factor=0)
+        diff = (got - expected).abs().max().item()
+        # float32 rounding, amplified by six instance norms; float64 agreement above shows it is only rounding.
+        assert diff < 1e-3 * expected.abs().max().item()
+        for parameter in plain.parameters():  # the network trained on: the fused body keeps the weights it was built from
+            parameter.add_(1.0)
+        assert torch.equal(fast(image, noise_factor=0), got)
+    assert not isinstance(fast, torch.nn.Module)  # inference only: nothing to train
 
 
 def test_fast_generator_texture_mode_odd_size_falls_back_exactly() -> None:
@@ -79,6 +82,21 @@ def test_fast_generator_texture_mode_odd_size_falls_back_exactly() -> None:
             a = plain(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
             b = fast(size=size, noise=IndependentNoise(torch.Generator().manual_seed(1)))
             assert torch.allclose(a, b, atol=1e-4 * a.abs().max().item())
+
+
+def test_norm_input_stops_the_fine_pass_at_each_instance_norm() -> None:
+    """Tiling's interface (model/tiled.py TiledBody): norm_input(j) returns what the fine pass's norm j normalises, for every j."""
+    config = GeneratorConfig(scales=4)
+    body = fast_generator(_trained_like(config)).body
+    inputs = [torch.rand(2, config.image_channels + config.noise_depth, 64 >> k, 96 >> k) for k in range(config.scales)]
+    context = body.context(inputs, 2)
+    seen: list[torch.Tensor] = []
+    body.fine(context, inputs, 2, statistics=lambda j, x: seen.append(x.clone()) or instance_stats(x))
+    assert len(seen) == body.instance_norms(2) == 2 * (3 + 1 + 4)  # per scale: branch, its join's norm of it, the join
+    for j, expected in enumerate(seen):
+        assert torch.equal(body.norm_input(context, inputs, 2, j), expected), j
+    with pytest.raises(ValueError):
+        body.norm_input(context, inputs, 2, len(seen))
 
 
 def test_tile_starts_cover_with_overlap() -> None:
@@ -133,8 +151,8 @@ def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, noise_de
     photo = _blocky_photo(200, 296)  # padded to 224 x 320 by the untiled pass
     untiled = _untiled(generator, photo, factor)
     windows = []
-    finish = generator.finish
-    monkeypatch.setattr(generator, "finish", lambda *args, **kwargs: windows.append(args[0].shape) or finish(*args, **kwargs))
+    fine = generator.body.fine
+    monkeypatch.setattr(generator.body, "fine", lambda *args, **kwargs: windows.append(args[0].shape) or fine(*args, **kwargs))
     for level in (1, 2, 3):
         monkeypatch.setattr(tiling, "CONTEXT_PIXELS", -(-200 // 2**level) * -(-296 // 2**level))
         windows.clear()

@@ -1,10 +1,13 @@
-"""An inference-optimised copy of a trained PyramidGenerator: same weights, same output, less work.
+"""The inference engine: a trained PyramidGenerator's body computed fused: same weights, same output, less work.
 
 Why: the pyramid (Ulyanov et al. 2016, Sec. 3.1) needs ~54K multiply-adds per output pixel
 against ~153K for the Johnson et al. 2016 network, but a direct implementation spends much of
 its time outside the arithmetic: full-resolution concatenations, upsampled copies, separate
-padding, normalisation and activation passes. :class:`FastGenerator` keeps the architecture and
-the trained state dict unchanged and only computes the same function with fewer passes:
+padding, normalisation and activation passes. :class:`FusedPyramid` is a sibling of the
+:class:`~texturenet.model.pyramid.PyramidBody`, built from a trained generator's weights, and
+:class:`FastGenerator` runs the generator with it in place of its own body (the input plan,
+noise and strengths stay the generator's). It keeps the architecture and only computes the same
+function with fewer passes:
 
 * **No upsampled copy, no full-resolution concatenation in the joins.** The join's first
   convolution acts on ``cat(norm(up2(coarse)), norm(fine))``; it is split into a convolution of
@@ -28,8 +31,9 @@ for every padding mode and both norms).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +151,11 @@ def _pad_mode(padding: str) -> str:
     return "constant" if padding == "zeros" else padding
 
 
+def _frozen(norm: nn.Module) -> nn.Module:
+    """An eval copy of a trained norm: the fused body keeps its own, as it keeps its own weights (the network may train on)."""
+    return copy.deepcopy(norm).eval().requires_grad_(False)
+
+
 def _instance_norm(norm: nn.Module) -> Optional[InstanceNorm]:
     """The instance norm that :func:`norm_act` normalises with (its :meth:`~InstanceNorm.scale_shift` at each pass's
     strengths); None for other norms."""
@@ -177,8 +186,8 @@ class _Layer:
             weight = weight * scale.view(-1, 1, 1, 1)
             bias = (bias - norm.running_mean) * scale + norm.bias.detach()
         else:
-            self.norm = _instance_norm(norm)
-        self.weight, self.bias = weight.contiguous(memory_format=torch.channels_last), bias
+            self.norm = _instance_norm(_frozen(norm))
+        self.weight, self.bias = weight.clone(memory_format=torch.channels_last), bias.clone()
         self.pad = conv.kernel_size[0] // 2
         self.mode = _pad_mode(padding)
         self.slope = slope
@@ -203,9 +212,14 @@ def _layers(block: ConvBlock, padding: str) -> list[_Layer]:
     return [_Layer(block[i], block[i + 1], slope, padding) for i in range(0, len(block), 3)]
 
 
-def _run(layers: list[_Layer], padded: Tensor, norms: Normalisation, pad_out: int = 0) -> Tensor:
-    """A conv block on an input padded for its first layer; the output carries ``pad_out`` pixels."""
-    for layer, following in zip(layers, [*layers[1:], None]):
+def _run(layers: list[_Layer], padded: Tensor, norms: Normalisation, pad_out: int = 0, until: Optional[int] = None) -> Tensor:
+    """A conv block on an input padded for its first layer; the output carries ``pad_out`` pixels.
+
+    ``until``: run up to layer ``until``'s norm and return what it normalises (``len(layers)``: the output).
+    """
+    for index, (layer, following) in enumerate(zip(layers, [*layers[1:], None])):
+        if index == until:
+            return layer.conv(padded)
         padded = layer(padded, following.pad if following else pad_out, norms)
     return padded
 
@@ -225,8 +239,9 @@ class _FastJoin:
         self.weight_coarse = torch.cat(phases).contiguous(memory_format=torch.channels_last)
         self.out_channels = weight.shape[0]
         self.coarse_mode = _COARSE_PADDING[padding]
-        self.norms = [(norm, _instance_norm(norm)) for norm in (join.norm_coarse, join.norm_fine)]
-        self.join = join
+        self.norms = [(norm, _instance_norm(norm)) for norm in map(_frozen, (join.norm_coarse, join.norm_fine))]
+        self.instance_norms = len(self.layers) + 1
+        """Norms of an instance-norm model's join pass (:meth:`__call__`): the coarse map's, then its layers'."""
 
     def _normalised(self, index: int, x: Tensor, mode: str, norms: Normalisation) -> Tensor:
         """The join's norm of ``x`` with one pixel of ``mode`` padding (``x`` itself is kept)."""
@@ -239,12 +254,17 @@ class _FastJoin:
         """The fine branch and the join's normalisation of it (with the padding its convolution reads), for __call__."""
         return fine, self._normalised(1, fine, self.layers[0].mode, norms)
 
-    def __call__(self, coarse: Tensor, prepared: tuple[Tensor, Tensor], norms: Normalisation) -> Tensor:
+    def __call__(self, coarse: Tensor, prepared: tuple[Tensor, Tensor], norms: Normalisation, until: Optional[int] = None) -> Tensor:
+        """The join of ``coarse`` and the prepared fine branch; ``until``: stop at the pass's norm number ``until``
+        (:attr:`instance_norms`; 0 the coarse map's) and return what it normalises."""
         fine, normalised = prepared
         n, _, h, w = coarse.shape
-        if fine.shape[-2:] != (2 * h, 2 * w):  # a texture whose size is not a multiple of 2^(K-1)
-            return self.join(coarse, fine, norms.strength).contiguous(memory_format=torch.channels_last)
         first = self.layers[0]
+        if until == 0:
+            return coarse
+        if fine.shape[-2:] != (2 * h, 2 * w):  # a texture whose size is not a multiple of 2^(K-1): the plain join's arithmetic
+            upsampled = F.interpolate(coarse, size=fine.shape[-2:], mode="nearest")
+            return _run(self.layers, torch.cat([self._normalised(0, upsampled, first.mode, norms), normalised], dim=1), norms)
         dtype = fine.dtype
         out = F.conv2d(normalised, self.weight_fine.to(dtype), first.bias.to(dtype))
         out = out.contiguous(memory_format=torch.channels_last)
@@ -252,48 +272,48 @@ class _FastJoin:
         c = self.out_channels
         for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
             out[:, :, a::2, b::2] += phases[:, index * c:(index + 1) * c, a:a + h, b:b + w]
+        if until == 1:
+            return out
         x = norms(out, first.norm, first.slope, self.layers[1].pad, first.mode)
-        return _run(self.layers[1:], x, norms)
+        return _run(self.layers[1:], x, norms, until=None if until is None else until - 2)
 
 
-class FastGenerator(PyramidGenerator):
-    """Same weights and outputs as the trained generator it is built from; inference only.
+class FusedPyramid:
+    """The pyramid's body (:class:`PyramidBody`: per-scale inputs -> RGB) computed with fewer passes: its sibling, not a subclass.
 
-    Padding, pooling and noise drawing are inherited (so the same seed gives the same noise);
-    only the pyramid's convolution stack is computed differently.
+    Built from a trained generator's weights, of which it keeps its own copies (plain tensors and
+    eval copies of the norms), so the trained network is neither changed nor read again. Called
+    as the body is; :meth:`context`, :meth:`fine` and :meth:`norm_input` are the parts of one pass
+    that tiling composes (``texturenet.model.tiled.TiledBody``), and the untiled pass is the
+    first two on the whole photo.
     """
 
     def __init__(self, trained: PyramidGenerator) -> None:
-        super().__init__(trained.config)
-        self.load_state_dict(trained.state_dict())
-        self.to(trained.to_rgb.weight)  # same device and dtype
-        self.eval().requires_grad_(False)
         padding = trained.config.padding
-        self._branches = [_layers(branch, padding) for branch in self.branches]
-        self._joins = [_FastJoin(join, padding) for join in self.joins]
-        self._rgb = self.to_rgb.weight.detach().contiguous(memory_format=torch.channels_last)
+        self.scales = trained.config.scales
+        self.residual = trained.residual
+        self._branches = [_layers(branch, padding) for branch in trained.branches]
+        self._joins = [_FastJoin(join, padding) for join in trained.joins]
+        self._rgb = trained.to_rgb.weight.detach().clone(memory_format=torch.channels_last)
+        self._rgb_bias = trained.to_rgb.bias.detach().clone()
 
-    def train(self, mode: bool = True) -> "FastGenerator":
-        if mode:
-            raise RuntimeError("FastGenerator is for inference only; train the PyramidGenerator")
-        return super().train(False)
-
-    def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
-        return self.finish(self.context(inputs, 0, strength), inputs, 0, strength=strength)
+    def __call__(self, inputs: Sequence[Tensor], strength: Optional[Tensor] = None) -> Tensor:
+        """Per-scale inputs (finest first) -> RGB, as :meth:`PyramidBody.forward`; ``strength``: each image's style strength."""
+        return self.fine(self.context(inputs, 0, strength), inputs, 0, strength=strength)
 
     def context(self, inputs: Sequence[Optional[Tensor]], level: int, strength: Optional[Tensor] = None) -> Tensor:
         """The coarse part of the pyramid: scales K-1 down to ``level``; returns scale ``level``'s map.
 
         ``inputs[k]`` is scale k's input (pooled photo and noise); only scales >= ``level`` are
         read. Tiling runs this once on the whole photo, so that every tile sees the same coarse
-        scales as an untiled pass would (``texturenet.model.tiled``). ``strength``: as for :meth:`body`.
+        scales as an untiled pass would (``texturenet.model.tiled``).
         """
         norms = Normalisation(strength=strength)
         with torch.no_grad():
-            return self._descend(self._branch(-1, inputs[-1], norms), inputs, self.config.scales - 2, level, norms)
+            return self._descend(self._branch(-1, inputs[-1], norms), inputs, self.scales - 2, level, norms)
 
-    def finish(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int,
-               statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
+    def fine(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int,
+             statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
         """The fine part: joins scales ``level - 1`` down to 0 onto ``context`` (from :meth:`context`), then RGB.
 
         ``statistics``: the statistics of each of its instance norms, by number in the order this
@@ -303,32 +323,24 @@ class FastGenerator(PyramidGenerator):
         norms = Normalisation(_Numbered(statistics) if statistics else instance_stats, strength)
         with torch.no_grad():
             x = self._descend(context, inputs, level - 1, 0, norms)
-            rgb = F.conv2d(x, self._rgb.to(x.dtype), self.to_rgb.bias.to(x.dtype))
+            rgb = F.conv2d(x, self._rgb.to(x.dtype), self._rgb_bias.to(x.dtype))
             return plus_photo(rgb, inputs[0]) if self.residual else rgb
 
     def norm_input(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int, layer: int,
                    statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
-        """What instance norm number ``layer`` of :meth:`finish` normalises; the rest of the pass is not computed.
+        """What instance norm number ``layer`` of :meth:`fine` normalises: :meth:`fine`'s pass run up to that norm, no further.
 
-        Norms before it are normalised with ``statistics`` as in :meth:`finish`. Tiling gathers a
+        Norms before it are normalised with ``statistics`` as in :meth:`fine`. Tiling gathers a
         whole photo's statistics layer by layer with this (``texturenet.model.tiled.SharedStatistics``).
         """
-        reached: list[Tensor] = []
-
-        def up_to_layer(index: int, x: Tensor) -> tuple[Tensor, Tensor]:
-            if index == layer:
-                reached.append(x)
-                raise _Reached
-            return statistics(index, x) if statistics else instance_stats(x)
-
-        try:
-            self.finish(context, inputs, level, up_to_layer, strength)
-        except _Reached:
-            return reached[0]
-        raise RuntimeError(f"this pass applies fewer than {layer + 1} instance norms")
+        if not 0 <= layer < self.instance_norms(level):
+            raise ValueError(f"this pass applies {self.instance_norms(level)} instance norms; there is no number {layer}")
+        norms = Normalisation(_Numbered(statistics) if statistics else instance_stats, strength)
+        with torch.no_grad():
+            return self._descend(context, inputs, level - 1, 0, norms, until=layer)
 
     def instance_norms(self, level: int) -> int:
-        """How many instance norms :meth:`finish` applies below ``level`` (0 for batch norm, folded away)."""
+        """How many instance norms :meth:`fine` applies below ``level`` (0 for batch norm, folded away)."""
         count = 0
         for k in range(level):
             join = self._join(k)
@@ -337,7 +349,7 @@ class FastGenerator(PyramidGenerator):
         return count
 
     def border_reach(self, level: int) -> int:
-        """How far (in full-resolution pixels) a window's own border can change :meth:`finish`'s output.
+        """How far (in full-resolution pixels) a window's own border can change :meth:`fine`'s output.
 
         A tile's fine scales pad at the window's edges, and its crop of the coarse map is padded
         there too, where the untiled pass sees real neighbours. With the architecture's 3x3
@@ -348,34 +360,57 @@ class FastGenerator(PyramidGenerator):
         """
         return 2 ** (level + 2) - 4 + 2**level
 
-    def _descend(self, x: Tensor, inputs: Sequence[Optional[Tensor]], top: int, bottom: int, norms: Normalisation) -> Tensor:
+    def _descend(self, x: Tensor, inputs: Sequence[Optional[Tensor]], top: int, bottom: int, norms: Normalisation,
+                 until: Optional[int] = None) -> Tensor:
         """Join scales ``top`` down to ``bottom`` onto ``x``, the scale ``top + 1`` map.
 
         Every branch runs (and is normalised for its join) before the first join: a branch
         depends only on its own scale's input, so a pass that gathers statistics of a branch's
-        norm (:meth:`norm_input`) stops before the costly joins. The branches are small
-        (8 channels), so keeping them costs little memory.
+        norm stops before the costly joins. The branches are small (8 channels), so keeping
+        them costs little memory. ``until``: stop at instance norm number ``until`` and return
+        its input (instance-norm models, whose every layer has one; :meth:`norm_input`).
         """
         scales = range(top, bottom - 1, -1)
         joins = {k: self._join(k) for k in scales}
-        prepared = {k: joins[k].prepare(self._branch(k, inputs[k], norms), norms) for k in scales}
+        left = math.inf if until is None else until  # norms still to apply before the stop
+        prepared: dict[int, tuple[Tensor, Tensor]] = {}
+        for k in scales:  # branch k's norms, then its join's norm of the branch (whose input is the branch's output)
+            if left <= len(self._branches[k]):
+                return self._branch(k, inputs[k], norms, int(left))
+            prepared[k] = joins[k].prepare(self._branch(k, inputs[k], norms), norms)
+            left -= len(self._branches[k]) + 1
         for k in scales:
+            if left < joins[k].instance_norms:
+                return joins[k](x, prepared.pop(k), norms, int(left))
             x = joins[k](x, prepared.pop(k), norms)
+            left -= joins[k].instance_norms
         return x
 
     def _join(self, k: int) -> _FastJoin:
-        return self._joins[join_for_scale(self.config.scales, k)]
+        return self._joins[join_for_scale(self.scales, k)]
 
-    def _branch(self, k: int, x: Tensor, norms: Normalisation) -> Tensor:
+    def _branch(self, k: int, x: Tensor, norms: Normalisation, until: Optional[int] = None) -> Tensor:
         layers = self._branches[k]
         first = layers[0]
         padded = F.pad(x, (first.pad,) * 4, mode=first.mode) if first.pad else x
-        return _run(layers, padded.contiguous(memory_format=torch.channels_last), norms)
+        return _run(layers, padded.contiguous(memory_format=torch.channels_last), norms, until=until)
 
 
-class _Reached(Exception):
-    """Ends :meth:`FastGenerator.norm_input`'s pass at the norm asked for (private: norm_input returns the map)."""
+class FastGenerator:
+    """A trained PyramidGenerator whose body runs fused: called as the generator is, the same pictures, inference only.
 
+    Composes the trained generator (its input plan, noise and strengths: padding, pooling and
+    noise drawing are its own, so the same seed gives the same noise; it is read, never changed)
+    with a :class:`FusedPyramid` made from its weights.
+    """
+
+    def __init__(self, trained: PyramidGenerator) -> None:
+        self.generator = trained
+        self.body = FusedPyramid(trained)
+
+    def __call__(self, image: Optional[Tensor] = None, **options: Any) -> Tensor:
+        """The generator's forward (``noise_factor``, ``size``, ``batch``, ``noise`` as there) with the fused body."""
+        return self.generator(image, body=self.body, **options)
 
 class _Numbered:
     """Numbers a pass's instance norms in the order it applies them and asks ``statistics`` for each one's."""
@@ -390,5 +425,5 @@ class _Numbered:
 
 
 def fast_generator(trained: PyramidGenerator) -> FastGenerator:
-    """The inference-optimised equivalent of ``trained`` (which is left untouched)."""
-    return FastGenerator(copy.deepcopy(trained).eval())
+    """The inference-optimised equivalent of ``trained`` (which is left untouched; its weights are copied, not the model)."""
+    return FastGenerator(trained)

@@ -16,13 +16,14 @@ below the size the coarsest scale needs, at that size with the requested corner 
 
 The model is written in two parts that every path composes (training, the fast inference path
 in model/fused.py, tiling, export): the :class:`InputPlan` (pad, pool per scale, add noise, crop back)
-and the :class:`PyramidBody` (per-scale inputs -> RGB). Noise comes from a source the caller
+and a body (per-scale inputs -> RGB): the :class:`PyramidBody`, or the fused body of model/fused.py
+that a generator runs in its place (``forward(..., body=)``). Noise comes from a source the caller
 passes in (``texturenet.model.noise``).
 """
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,10 @@ from torch import Tensor, nn
 
 from ..config import GeneratorConfig
 from .noise import Factor, IndependentNoise, NoiseSource
+
+Body = Callable[[List[Tensor], Optional[Tensor]], Tensor]
+"""Per-scale inputs (finest first) and each image's strength (or None) -> RGB: :class:`PyramidBody`'s function,
+which the fused body (model/fused.py) computes too."""
 
 
 def per_image(noise_factor: Factor) -> Factor:
@@ -286,6 +291,7 @@ class PyramidGenerator(PyramidBody):
         size: Optional[Sequence[int]] = None,
         batch: int = 1,
         noise: Optional[NoiseSource] = None,
+        body: Optional[Body] = None,
     ) -> Tensor:
         """Stylise ``image`` (N, 3, H, W) in [0, 1], or, in texture mode, sample (batch, 3, *size).
 
@@ -294,22 +300,24 @@ class PyramidGenerator(PyramidBody):
         style strength the norms are conditioned on (:meth:`strength`): 0 the photo's shapes in the style's colours, 1 the
         style weight's full style; without it, 1 is what training saw. ``noise`` draws the noise
         (default: independent per image from torch's global RNG, so ``torch.manual_seed`` fixes
-        it; see ``texturenet.model.noise`` for the others).
+        it; see ``texturenet.model.noise`` for the others). ``body``: what computes the picture from the
+        per-scale inputs (default: this network, :meth:`body`; model/fused.py's fused body computes the same function).
         """
         noise = noise or IndependentNoise()
+        body = body or self.body
         if self.config.mode == "style":
             if image is None:
                 raise ValueError("a style-mode generator needs an input image")
             height, width = image.shape[-2:]
             strength = self.strength(noise_factor, image.device)
-            return self.plan.crop(self.body(self.inputs(self.plan.pad(image), noise, noise_factor), strength), height, width)
+            return self.plan.crop(body(self.inputs(self.plan.pad(image), noise, noise_factor), strength), height, width)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
         height, width = int(size[0]), int(size[1])
-        return self.plan.crop(self.body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, noise_factor)), height, width)
+        return self.plan.crop(body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, noise_factor), None), height, width)
 
     def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
-        """Per-scale inputs -> RGB (:class:`PyramidBody`; the fast path computes the same function its own way)."""
+        """Per-scale inputs -> RGB (:class:`PyramidBody`), the default :data:`Body` of :meth:`forward`."""
         return PyramidBody.forward(self, inputs, strength)
 
     def strength(self, noise_factor: Factor, device: torch.device) -> Optional[Tensor]:

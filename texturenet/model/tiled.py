@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .fused import FastGenerator, instance_stats
+from .fused import FastGenerator, LayerStatistics, instance_stats
 from .pyramid import pad_indices
 from ..io.images import to_pixels, to_tensor
 from .noise import IndependentNoise, PositionalNoise
@@ -159,6 +159,34 @@ def stylize_tiled(
 
 CONTEXT_PIXELS = 1024 * 1024
 """The whole photo's coarse scales run at the finest scale whose maps have at most this many pixels."""
+
+
+class TiledBody(Protocol):
+    """What tiling asks of a pyramid body (``texturenet.model.fused.FusedPyramid`` is one): three parts of a pass, two facts.
+
+    A pass splits at scale ``level``: scales ``level``..K-1 are the context, run once on the whole
+    photo; the scales below run per window. ``inputs[k]`` is scale k's input, ``strength`` each
+    image's style strength (None without the dial), as for the body itself.
+    """
+
+    def context(self, inputs: Sequence[Optional[Tensor]], level: int, strength: Optional[Tensor] = None) -> Tensor:
+        """The whole photo's coarse scales: scale ``level``'s map (only ``inputs[level:]`` are read)."""
+
+    def fine(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int,
+             statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
+        """One window's RGB: its fine scales joined onto its crop of the context, instance norm j normalised with ``statistics(j, map)``."""
+
+    def norm_input(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int, layer: int,
+                   statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:
+        """What instance norm number ``layer`` of :meth:`fine`'s pass normalises; the pass runs up to there and returns it."""
+
+    def instance_norms(self, level: int) -> int:
+        """How many instance norms :meth:`fine` applies (0 for batch norm)."""
+
+    def border_reach(self, level: int) -> int:
+        """How far, in full-resolution pixels, a window's own border changes :meth:`fine`'s output."""
+
+
 class SharedStatistics:
     """Instance-norm statistics of a whole photo, gathered over its tiles, then used by every tile.
 
@@ -168,7 +196,7 @@ class SharedStatistics:
 
     How (:meth:`gather`): layer j's statistics depend on how layers < j were normalised, so
     they are gathered in rounds, one layer a round. Round j runs each tile up to layer j
-    (:meth:`FastGenerator.norm_input`, layers < j normalised with what earlier rounds pooled)
+    (:meth:`TiledBody.norm_input`, layers < j normalised with what earlier rounds pooled)
     and adds the statistics of layer j's map over the tile's *core* (its share of a partition of
     the photo into disjoint rectangles). The cores cover the photo once, so the pooled
     statistics are the untiled pass's own, up to float rounding. Every tile is then normalised
@@ -188,7 +216,7 @@ class SharedStatistics:
         A pass is called as ``norm_input(j, self)``. A core is (top, bottom, left, right) in the
         window's pixels; the cores of all the passes should be disjoint, and the tiles' starts and
         cores multiples of every map's downsampling factor. ``layers`` is the number of instance
-        norms a pass applies (:meth:`FastGenerator.instance_norms`).
+        norms a pass applies (:meth:`TiledBody.instance_norms`).
         """
         if self._complete:
             raise RuntimeError("the statistics are already gathered")
@@ -268,7 +296,7 @@ class TileLayout:
     overlap: int
     """Least overlap of neighbouring windows: the asked one, or more where ``margin`` needs it."""
     margin: int
-    """Pixels at inner window edges that the window's border changes (:meth:`FastGenerator.border_reach`): dropped."""
+    """Pixels at inner window edges that the window's border changes (:meth:`TiledBody.border_reach`): dropped."""
     cover: tuple[int, int]
     """(height, width) the windows cover: the photo padded as an untiled pass pads it."""
     window: tuple[int, int]
@@ -308,13 +336,13 @@ class TileLayout:
 
 def tile_layout(fast: FastGenerator, height: int, width: int, tile: int, overlap: int) -> TileLayout:
     """The windows for a ``height`` x ``width`` photo, asked for as ``tile``-pixel tiles overlapping by ``overlap``."""
-    scales = fast.config.scales
+    scales = fast.generator.config.scales
     level = next((k for k in range(1, scales) if -(-height // 2**k) * -(-width // 2**k) <= CONTEXT_PIXELS), scales - 1)
     factor = 2**level
-    margin = fast.border_reach(level)
+    margin = fast.body.border_reach(level)
     overlap = max(overlap, 2 * (margin + factor))  # cores, cut mid-overlap, then lie past the margins
     tile = max(tile - tile % factor, 2 * overlap + 2 * factor)  # crops of the coarse map must line up with the windows
-    cover = fast.plan.padded_size(height, width)
+    cover = fast.generator.plan.padded_size(height, width)
     window_size = (_window_size(cover[0], tile, factor), _window_size(cover[1], tile, factor))
     return TileLayout(level, tile, overlap, margin, cover, window_size,
                       tile_starts(cover[0], tile, overlap, factor), tile_starts(cover[1], tile, overlap, factor))
@@ -337,7 +365,7 @@ def tile_work(fast: FastGenerator, height: int, width: int, tile: int) -> tuple[
     """(windows, generator passes) of :func:`stylize_with_context` on a ``height`` x ``width`` photo in ``tile``-pixel tiles."""
     layout = tile_layout(fast, height, width, tile, tile // 8)
     windows = len(layout.ys) * len(layout.xs)
-    return windows, windows * (fast.instance_norms(layout.level) + 1)
+    return windows, windows * (fast.body.instance_norms(layout.level) + 1)
 
 
 def smallest_tile(fast: FastGenerator, height: int, width: int, tile: int = 64) -> int:
@@ -369,9 +397,9 @@ def stylize_with_context(
 
     * **Coarse scales from the whole photo.** The pyramid (Ulyanov et al. 2016, Sec. 3.1) makes
       this cheap: scale k sees the photo pooled by 2^k, so scales ``level``..K-1 of the whole
-      photo fit in memory (:data:`CONTEXT_PIXELS`). They run once (:meth:`FastGenerator.context`);
+      photo fit in memory (:data:`CONTEXT_PIXELS`). They run once (:meth:`TiledBody.context`);
       each tile runs only the fine scales below ``level`` on its window and joins them onto its
-      crop of the shared coarse map (:meth:`FastGenerator.finish`). Windows start at multiples
+      crop of the shared coarse map (:meth:`TiledBody.fine`). Windows start at multiples
       of 2^level so that the crops line up, and cover the photo padded as an untiled pass pads it.
     * **The whole photo's statistics** for the fine scales' instance norms, gathered layer by
       layer (:class:`SharedStatistics`) over the tiles' cores, which partition the photo
@@ -384,7 +412,9 @@ def stylize_with_context(
     ``overlap``: the least overlap of neighbouring tiles asked for (default: an eighth of the tile);
     :func:`tile_layout` widens it where the margins need more.
     """
-    device = fast.to_rgb.weight.device
+    network = fast.generator  # the input plan, noise and strengths
+    body: TiledBody = fast.body  # the pass, through the tiling interface alone
+    device = network.to_rgb.weight.device
     height, width = image.shape[:2]
     layout = tile_layout(fast, height, width, tile, tile // 8 if overlap is None else overlap)
     level, factor, (padded_h, padded_w) = layout.level, layout.factor, layout.cover
@@ -393,8 +423,8 @@ def stylize_with_context(
     for y in range(0, padded_h, 64 * factor):
         strips.append(F.avg_pool2d(to_tensor(image[np.ix_(rows[y:y + 64 * factor], cols)])[None], factor))
     scaled = torch.cat(strips, dim=2).to(device)
-    strength = fast.strength(noise_factor, device)
-    context = fast.context([None] * level + fast.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level, strength)
+    strength = network.strength(noise_factor, device)
+    context = body.context([None] * level + network.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level, strength)
     del scaled
     rng_device = generator.device if generator is not None else torch.device("cpu")
     noise = PositionalNoise(int(torch.randint(0, 2**62, (1,), generator=generator, device=rng_device).item()))  # the tiles' noise
@@ -403,20 +433,20 @@ def stylize_with_context(
         """The window's crop of the coarse map, and its fine scales' inputs (made when the pass reads them)."""
         h, w = window.shape[-2:]
         crop = context[..., y // factor:(y + h) // factor, x // factor:(x + w) // factor].contiguous(memory_format=torch.channels_last)
-        pooled = fast.plan.pool(window.to(device), level)
-        return crop, _OnDemand(lambda k: fast.scale_input(pooled[k], k, noise, noise_factor, y >> k, x >> k), level)
+        pooled = network.plan.pool(window.to(device), level)
+        return crop, _OnDemand(lambda k: network.scale_input(pooled[k], k, noise, noise_factor, y >> k, x >> k), level)
 
     def norm_input(y: int, x: int, height: int, width: int, layer: int, statistics: SharedStatistics) -> Tensor:
         crop, inputs = tile_inputs(window(image, rows, cols, y, x, height, width), y, x)
-        return fast.norm_input(crop, inputs, level, layer, statistics, strength)
+        return body.norm_input(crop, inputs, level, layer, statistics, strength)
 
     passes = [(partial(norm_input, y, x, height, width), (height, width), core)
               for y, x, height, width, core in layout.statistics_windows()]
     statistics = SharedStatistics()
-    statistics.gather(passes, fast.instance_norms(level), progress)
+    statistics.gather(passes, body.instance_norms(level), progress)
 
     def run(window: Tensor, y: int, x: int) -> Tensor:
-        return fast.finish(*tile_inputs(window, y, x), level, statistics, strength)
+        return body.fine(*tile_inputs(window, y, x), level, statistics, strength)
 
     return stylize_tiled(run, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
                          margin=layout.margin)
