@@ -402,7 +402,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Opti
     demo = args.data_dir is None and args.texture is None and not args.cuda and args.mode == "style"
     texture_on_cpu = args.mode == "texture" and not args.cuda
     given = _explicit(parser, args, argv)
-    if demo or texture_on_cpu:  # on a CPU: minutes, not the paper's hours (config.CPU_DEMO, config.CPU_TEXTURE)
+    if demo or texture_on_cpu:  # on a CPU: minutes, not the paper's hours (config/training.py's CPU_DEMO, CPU_TEXTURE)
         run, sizing = list(CPU_SIZINGS.items())[0 if demo else 1]
         chosen = {name: value for name, value in sizing.items()
                   if name not in given and not (name == "lr" and args.generator == "johnson")}  # see CPU_DEMO

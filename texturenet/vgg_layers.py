@@ -1,6 +1,6 @@
 """VGG's layer names: the Keras names the seed projects use, and how deep each layer sees.
 
-Plain names, no network: the configuration checks them (config.py) before any VGG is built,
+Plain names, no network: the configuration checks them (config/training.py) before any VGG is built,
 and the loss network (loss/vgg.py) and the losses (loss/terms.py) read them the same way.
 """
 from __future__ import annotations

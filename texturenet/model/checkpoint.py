@@ -85,7 +85,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read and validate a texturenet checkpoint; one clear error for anything else.
 
     A checkpoint is input from strangers. Its generator config is checked against
-    ``config.GENERATOR_BOUNDS`` and its weights against the shapes that config implies
+    ``config.model.GENERATOR_BOUNDS`` and its weights against the shapes that config implies
     (:func:`checkpoint_problem`) before anything is built, so a crafted file is refused at once
     instead of hanging or allocating gigabytes, and a damaged one says what is wrong with it.
     """

@@ -79,7 +79,7 @@ def run_files(folder: Path, name: str) -> list[Path]:
     """The checkpoint files of run ``name`` in ``folder`` (final and along the way), sorted.
 
     A file is the run's by its stored name, not by its file name alone: run ``mosaic_iter3000``'s final model is
-    named like run ``mosaic``'s checkpoint of iteration 3000 (config.RUN_NAME refuses such names now, but runs
+    named like run ``mosaic``'s checkpoint of iteration 3000 (config/training.py's RUN_NAME refuses such names now, but runs
     named so exist). A file whose stored name cannot be read goes by its file name.
     """
     return [path for path in _named_like_run(folder, name) if stored_name(path) in (name, None)]
