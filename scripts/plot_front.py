@@ -21,14 +21,14 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 COLOURS = {"p8": (31, 119, 180), "p16": (44, 160, 44), "j32": (214, 39, 40), "j16": (255, 127, 14)}
 """One per configuration; one trained otherwise (a label with more than its name) gets a colour of OTHERS."""
 OTHERS = [(148, 103, 189), (140, 86, 75), (127, 127, 127)]
+PANEL = (360, 300)
+MARGIN = (58, 28, 16, 40)  # left, top, right, bottom
 
 
 def colours(names: list[str]) -> dict[str, tuple[int, int, int]]:
     """Each series' colour: the configuration's own, else the next of OTHERS."""
     others = iter(OTHERS)
     return {name: COLOURS[name] if name in COLOURS else next(others) for name in names}
-PANEL = (360, 300)
-MARGIN = (58, 28, 16, 40)  # left, top, right, bottom
 
 
 def panel(draw: ImageDraw.ImageDraw, origin: tuple[int, int], title: str, x_label: str,

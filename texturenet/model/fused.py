@@ -412,6 +412,7 @@ class FastGenerator:
         """The generator's forward (``noise_factor``, ``size``, ``batch``, ``noise`` as there) with the fused body."""
         return self.generator(image, body=self.body, **options)
 
+
 class _Numbered:
     """Numbers a pass's instance norms in the order it applies them and asks ``statistics`` for each one's."""
 
