@@ -24,7 +24,7 @@ from torch import Tensor
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source checkout without installing
 
-from texturenet.cli import _counts, finite_float  # noqa: E402
+from texturenet.cli.arguments import count_list, finite_float  # noqa: E402
 from texturenet.io.images import find_images, load_rgb, resize_long_side, to_tensor  # noqa: E402
 from texturenet.io.plots import write_grid  # noqa: E402
 
@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
                    help="Figure 2's single-pass strengths (default: 0,1,2).")
     p.add_argument("--price_size", type=int, default=256,
                    help="Figure 2: longest side in pixels, texturenet-evaluate's --image_size (default: 256).")
-    p.add_argument("--iterations", type=_counts, default=(20, 100),
+    p.add_argument("--iterations", type=count_list, default=(20, 100),
                    help="Figure 2: L-BFGS iteration counts shown, snapshots of one run (default: 20,100).")
     p.add_argument("--height", type=int, default=200, help="Height of each picture in the figures in pixels (default: 200).")
     p.add_argument("--vgg_weights", default=None,

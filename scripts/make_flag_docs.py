@@ -22,7 +22,7 @@ WIDTH = 100
 
 def parsers() -> list[tuple[str, Callable[[], argparse.ArgumentParser]]]:
     """Every command's parser, in the order a user meets them."""
-    from texturenet import cli
+    from texturenet.cli import parsers as cli
     from texturenet.apps import visdom_server
     from texturenet.apps.gui.server import gui_parser
 

@@ -1154,7 +1154,7 @@ def test_vgg_weights_are_checked_like_checkpoints(tmp_path: Path, capsys: pytest
     torch.save(state, weights)
     argv = [*TINY, "--loss_net", "vgg19", "--checkpoint_dir", tmp_path / "run"]
     if kind == "nan_from_environment":  # the variable sets --vgg_weights' default
-        monkeypatch.setenv(cli.WEIGHTS_ENV, str(weights))
+        monkeypatch.setenv(cli.parsers.WEIGHTS_ENV, str(weights))
         argv = argv[2:]
     else:
         argv += ["--vgg_weights", weights]

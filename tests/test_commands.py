@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import ROOT, TINY, run_script
 from test_scripts import assert_clean_error, entry_points
-from texturenet.commands import SUBCOMMANDS, main
+from texturenet.cli.command import SUBCOMMANDS, main
 from texturenet.config import VISDOM_PORT
 
 ASSETS = ROOT / "texturenet" / "assets"
@@ -56,7 +56,7 @@ def test_every_subcommand_is_its_alias(monkeypatch: pytest.MonkeyPatch, capsys: 
     """``texturenet SUB --help`` is ``texturenet-SUB --help`` but for the name; setup.cfg installs both, to the same function."""
     monkeypatch.setenv("COLUMNS", "100")
     installed = entry_points()
-    assert installed["texturenet"] == "texturenet.commands:main"
+    assert installed["texturenet"] == "texturenet.cli.command:main"
     for name, subcommand in SUBCOMMANDS.items():
         text = help_of(capsys, main, name, "--help")
         assert text.startswith(f"usage: texturenet {name} "), text

@@ -30,7 +30,6 @@ RANKS: Dict[str, int] = {
     "texturenet.tools": 5,
     "texturenet.api": 6,
     "texturenet.cli": 7,
-    "texturenet.commands": 8,
     "texturenet.apps": 8,
     "texturenet.__main__": 9,
     "texturenet": 9,

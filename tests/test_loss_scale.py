@@ -114,7 +114,8 @@ def _train_and_stylise(weights: Path, folder: Path, photos: Path, style: Path, p
 
 def _optimise(weights: Path, photo: Path, style: Path, *flags: str) -> np.ndarray:
     """optimize.py's run (5 L-BFGS iterations at 64 px), in this process: the flags parsed as the script parses them."""
-    from texturenet.cli import loss_config, optimize_parser
+    from texturenet.cli.arguments import loss_config
+    from texturenet.cli.parsers import optimize_parser
     from texturenet.config import OptimizeSettings
     from texturenet.io.images import load_rgb, load_style, resize_long_side, to_tensor
     from texturenet.tools.optimize import optimize_image

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from texturenet.cli import loss_config, optimize_parser
+from texturenet.cli.arguments import loss_config
+from texturenet.cli.parsers import optimize_parser
 from texturenet.config import LossConfig
 from texturenet.loss.terms import PerceptualLoss
 from texturenet.config import OptimizeSettings

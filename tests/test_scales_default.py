@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from texturenet.cli import train_config, train_parser
+from texturenet.cli.arguments import train_config
+from texturenet.cli.parsers import train_parser
 from texturenet.config import scales_for
 
 from conftest import ROOT

@@ -13,7 +13,8 @@ from PIL import Image
 
 from texturenet.model.noise import IndependentNoise
 from texturenet.model.checkpoint import load_checkpoint, load_generator
-from texturenet.cli import train_config, train_parser
+from texturenet.cli.arguments import train_config
+from texturenet.cli.parsers import train_parser
 from texturenet.config import TrainConfig
 from texturenet.errors import TexturenetError
 from texturenet.stylize.stylizer import Stylizer

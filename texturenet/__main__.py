@@ -1,5 +1,5 @@
 """``python -m texturenet``: the same as the ``texturenet`` command."""
-from .commands import main
+from .cli.command import main
 
 if __name__ == "__main__":
     main()

@@ -198,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> No
     The server never handles tensors, and visdom imports torch only if it can (to accept
     tensors in its client), which takes seconds: this process tells it that it cannot.
     """
-    from ..cli import run_command
+    from ..cli.runner import run_command
 
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]  # None in sys.modules: "import torch" raises ImportError
     run_command(parser(), _run, argv, prog)

@@ -1,6 +1,6 @@
 """Every setting of texturenet, with its default and where that default comes from: one module per subject.
 
-One source of defaults: the command line (``cli.py``) builds its flags and help texts from these dataclasses
+One source of defaults: the command line (``cli/``) builds its flags and help texts from these dataclasses
 (:func:`field_doc`). Training has one config (:class:`TrainConfig`, holding the generator's and the losses'), which
 the trainer reads and checkpoints store, so that a generator can be rebuilt without the command line that made it;
 stylising has :class:`StylizeConfig`; the tools (per-image optimisation, evaluation, diversity) and the GUI have a

@@ -343,7 +343,7 @@ def json_object(body: bytes) -> dict[str, Any]:
 
 
 def gui_parser() -> argparse.ArgumentParser:
-    from ...cli import add_flag, finite_float
+    from ...cli.arguments import add_flag, finite_float
 
     parser = argparse.ArgumentParser(
         prog="texturenet-gui",
@@ -367,7 +367,7 @@ def gui_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
-    from ...cli import from_args
+    from ...cli.arguments import from_args
 
     try:
         config = from_args(GuiConfig, args)
@@ -389,7 +389,7 @@ def _serve(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> None:
     """Entry point of ``texturenet gui``, ``texturenet-gui`` and ``scripts/gui.py``."""
-    from ...cli import run_command
+    from ...cli.runner import run_command
 
     run_command(gui_parser(), _serve, argv, prog)
 

@@ -46,7 +46,7 @@ def raising_parser(what: str) -> argparse.ArgumentParser:
 
     Shared between requests: ``parse_args`` keeps its state in the namespace it returns.
     """
-    from ...cli import train_parser
+    from ...cli.parsers import train_parser
 
     parser = train_parser()
 
@@ -59,7 +59,7 @@ def raising_parser(what: str) -> argparse.ArgumentParser:
 
 def check_train_argv(argv: list[str], what: str = "training settings") -> None:
     """Refuse what ``texturenet-train`` itself would refuse (its parser and config checks), before starting it."""
-    from ...cli import train_config
+    from ...cli.arguments import train_config
 
     try:
         train_config(raising_parser(what).parse_args(argv))

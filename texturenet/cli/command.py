@@ -4,7 +4,7 @@ Every subcommand is an existing command (``texturenet train`` is ``texturenet-tr
 messages and exit codes), so the table names entry points rather than building their parsers: only
 the chosen subcommand's modules are imported (``texturenet visdom`` never loads torch, ``texturenet
 --help`` answers at once). Each entry point parses its own flags and turns a user's mistake into one
-line and exit status 2 in one place, :func:`texturenet.cli.run_command`.
+line and exit status 2 in one place, :func:`texturenet.cli.runner.run_command`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .version import __version__
+from ..version import __version__
 
 
 @dataclass(frozen=True)
