@@ -12,7 +12,7 @@ from texturenet.config import LossConfig
 from texturenet.errors import TexturenetError
 from texturenet.loss.vgg import LossNetwork, load_features
 from texturenet.vgg_layers import canonical_layer
-from texturenet.loss.terms import PerceptualLoss, gram, total_variation
+from texturenet.loss.terms import Batch, PerceptualLoss, gram, total_variation
 
 pytestmark = pytest.mark.filterwarnings("ignore:the loss network has random weights")
 
@@ -96,7 +96,7 @@ def test_perceptual_loss_matches_a_direct_computation(loss_scale: str) -> None:
     style, photo, output = torch.rand(1, 3, 40, 36), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     loss.set_style(style)
     scale = torch.tensor([0.25, 1.5])  # each image's own multiplier of the style weight
-    terms = loss(output, loss.content_targets(photo), style_scale=scale)
+    terms = loss(output, Batch(content=loss.content_targets(photo), strength=scale))
 
     features = loss.network.features  # the same frozen VGG, run layer by layer by hand
     def acts(x: torch.Tensor) -> dict[str, torch.Tensor]:

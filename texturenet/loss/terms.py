@@ -292,17 +292,16 @@ class PerceptualLoss(nn.Module):
             strength = None if strength is None else strength.repeat(copies)
         return Batch(photos, self.content_targets(photos), strength, len(photos) // copies)
 
-    def forward(self, output: Tensor, batch: Union[Batch, Mapping[str, Tensor], None] = None,
-                style_scale: Optional[Tensor] = None) -> dict[str, Tensor]:
+    def forward(self, output: Tensor, batch: Union[Batch, Mapping[str, Tensor], None] = None) -> dict[str, Tensor]:
         """Loss terms for ``output`` against ``batch`` (None for textures: no content term).
 
-        ``batch`` may also be content features alone (:meth:`content_targets`), with ``style_scale``
-        as each output's strength: one output per input, as optimisation and evaluation score.
+        ``batch`` may also be content features alone (:meth:`content_targets`), at strength 1: one output per
+        input, as optimisation and evaluation score.
         """
         if not self.style.target_grams:
             raise RuntimeError("call set_style() before computing losses")
         if not isinstance(batch, Batch):
-            batch = Batch(content=batch, strength=style_scale)
+            batch = Batch(content=batch)
         active = [(weight, term) for weight, term in self.terms if term.applies(batch)]
         features = self.network(output, upto=list(dict.fromkeys(layer for _, term in active for layer in term.layers)))
         terms: dict[str, Tensor] = {}
