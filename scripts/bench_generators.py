@@ -43,7 +43,7 @@ def multiply_adds_per_pixel(model: nn.Module, size: int = 256) -> float:
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
     with torch.inference_mode():
-        model(torch.rand(1, 3, size, size), noise_factor=1.0)
+        model(torch.rand(1, 3, size, size), strength=1.0)
     for hook in hooks:
         hook.remove()
     return total / size**2
@@ -69,7 +69,7 @@ def main() -> None:
     image = torch.rand(1, 3, args.size, args.size)
     load = os.getloadavg()[0]
     with torch.inference_mode():
-        timed = interleaved({name: (lambda m=m: m(image, noise_factor=1.0)) for name, m in models.items()}, args.repeats, device)
+        timed = interleaved({name: (lambda m=m: m(image, strength=1.0)) for name, m in models.items()}, args.repeats, device)
     base = timed["pyramid 8"]["seconds"]
     rows = ["| generator | channels | parameters | multiply-adds / output pixel | ms | time / pyramid 8 |", "|---|---|---|---|---|---|"]
     for (kind, channels), name in zip(MODELS, models):

@@ -238,7 +238,7 @@ def huge(size: int) -> dict:
 
 
 def tiling_cost(size: int, tile: int = 512) -> dict:
-    """What tiling costs on a size x size photo: untiled and tiled time (noise factor 0), and how far apart they are."""
+    """What tiling costs on a size x size photo: untiled and tiled time (strength 0), and how far apart they are."""
     with tempfile.TemporaryDirectory() as folder:
         model, photo = _model_and_photo(Path(folder), size)
         stylizer = Stylizer(model, torch.device("cpu"))
@@ -246,7 +246,7 @@ def tiling_cost(size: int, tile: int = 512) -> dict:
         times, outputs = {}, {}
         for name, tiles in (("untiled", 0), ("tiled", tile)):
             start = time.perf_counter()
-            outputs[name] = stylizer.stylize_array(image, noise_factor=0, tile=tiles).astype(int)
+            outputs[name] = stylizer.stylize_array(image, strength=0, tile=tiles).astype(int)
             times[name] = time.perf_counter() - start
     difference = np.abs(outputs["tiled"] - outputs["untiled"])
     return {"width": size, "height": size, "tile": tile, "untiled_s": times["untiled"], "tiled_s": times["tiled"],

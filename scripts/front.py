@@ -234,7 +234,7 @@ def inference(args: argparse.Namespace, configs: list[str]) -> None:
     image = torch.rand(1, 3, args.size, args.size)
     load = os.getloadavg()[0]
     with torch.inference_mode():
-        timed = interleaved({c: (lambda g=g: g(image, noise_factor=1.0)) for c, g in runs.items()}, args.repeats, device)
+        timed = interleaved({c: (lambda g=g: g(image, strength=1.0)) for c, g in runs.items()}, args.repeats, device)
     result: dict[str, Any] = {c: {"macs_per_pixel": macs[c], "ms": 1000 * timed[c]["seconds"], "all_ms": [1000 * t for t in timed[c]["all"]],
                                   "model": sources[c]} for c in runs}
     result["_"] = {"size": args.size, "repeats": args.repeats, "threads": 1, "load_before": load, "load_after": os.getloadavg()[0]}

@@ -42,8 +42,8 @@ def main() -> None:
     photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.BICUBIC)
     image = np.asarray(photo)
     stylizer = Stylizer(args.model, torch.device("cpu"))
-    tiled = stylizer.stylize_array(image, noise_factor=args.noise_factor, tile=args.tile)
-    whole = stylizer.stylize_array(image, noise_factor=args.noise_factor, tile=0)
+    tiled = stylizer.stylize_array(image, strength=args.noise_factor, tile=args.tile)
+    whole = stylizer.stylize_array(image, strength=args.noise_factor, tile=0)
     everywhere = np.abs(tiled.astype(int) - whole.astype(int))
 
     layout = tile_layout(stylizer.fast, *image.shape[:2], args.tile, args.tile // 8)  # the windows stylize_array used

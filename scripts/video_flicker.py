@@ -63,9 +63,9 @@ def main() -> None:
     print(f"clip: {args.frames} frames {width}x{height} from {args.photo.name}; model {args.model}")
     print("| setting | flicker |\n|---|---|")
     strips = [np.concatenate(clip[:4], axis=1)]
-    for index, (name, factor, noise) in enumerate(SETTINGS):
+    for index, (name, strength, noise) in enumerate(SETTINGS):
         out = args.output_dir / f"stylised_{index}.mp4"
-        result = stylize_video(stylizer, clip_path, out, StylizeConfig(noise_factor=factor, video_noise=noise))
+        result = stylize_video(stylizer, clip_path, out, StylizeConfig(noise_factor=strength, video_noise=noise))
         print(f"| {name} | {result.flicker:.3f} |")
         with av.open(str(out)) as container:
             decoded = [f.to_ndarray(format="rgb24") for _, f in zip(range(4), container.decode(video=0))]

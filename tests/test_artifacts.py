@@ -35,7 +35,7 @@ def test_a_blob_that_steers_the_norm_scores_above_the_limit(seed: int, sign: int
 def test_every_instance_norm_of_a_generator_is_measured() -> None:
     generator = PyramidGenerator(GeneratorConfig(scales=3)).eval()
     norms = [name for name, module in generator.named_modules() if isinstance(module, torch.nn.InstanceNorm2d)]
-    ratios = norm_spikes(generator, torch.rand(1, 3, 64, 48), noise_factor=1.0)
+    ratios = norm_spikes(generator, torch.rand(1, 3, 64, 48), strength=1.0)
     assert sorted(ratios) == sorted(norms)
     name, ratio = worst(ratios)
     assert name in norms and ratio == max(ratios.values()) >= 1.0

@@ -37,7 +37,7 @@ def _outputs(path: Path) -> torch.Tensor:
     """The generator's output on fixed photos at noise 0: what "the same weights" means in use."""
     photos = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        return load_generator(path)(photos, noise_factor=0)
+        return load_generator(path)(photos, strength=0)
 
 
 def test_rank_shards_tile_the_global_stream() -> None:

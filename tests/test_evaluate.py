@@ -119,9 +119,9 @@ def test_grid_draws_every_picture_whole_in_columns_as_wide_as_their_widest(tmp_p
     and each column is exactly as wide as its widest picture (or label), not the widest of all."""
     from texturenet.io.plots import write_grid
 
-    generator = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     sizes = [[(40, 90), (40, 30), (40, 40)], [(40, 20), (40, 70), (40, 41)]]  # (height, width): the widest in another row each
-    tiles = [[_quantise(torch.rand(3, h, w, generator=generator)) for h, w in row] for row in sizes]
+    tiles = [[_quantise(torch.rand(3, h, w, generator=rng)) for h, w in row] for row in sizes]
     labels = ["photo", "a", "b"]
     boxes = write_grid(tiles, labels, tmp_path / "grid.png", height=40, gap=6)
     grid = np.asarray(Image.open(tmp_path / "grid.png").convert("RGB"))

@@ -34,7 +34,7 @@ def _photos(height: int, width: int) -> torch.Tensor:
 
 def _assert_close(result: torch.Tensor, model: Path, photos: torch.Tensor) -> None:
     with torch.no_grad():
-        expected = load_generator(model)(photos, noise_factor=0.0).clamp(0, 1)
+        expected = load_generator(model)(photos, strength=0.0).clamp(0, 1)
     assert result.shape == expected.shape
     difference = (result - expected).abs()
     assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE, (difference.max(), difference.mean())
@@ -46,7 +46,7 @@ def _assert_noise_works(run: Callable[[torch.Tensor, float], np.ndarray], model:
     exported = [np.asarray(run(photos, f)) for f in (0.0, 1.0)]
     with torch.no_grad():
         generator = load_generator(model)
-        pytorch = [generator(photos, noise_factor=f).clamp(0, 1).numpy() for f in (0.0, 1.0)]
+        pytorch = [generator(photos, strength=f).clamp(0, 1).numpy() for f in (0.0, 1.0)]
     ratio = np.abs(exported[1] - exported[0]).mean() / np.abs(pytorch[1] - pytorch[0]).mean()
     assert 0.5 < ratio < 2, ratio
 
@@ -158,7 +158,7 @@ def test_the_noise_factor_input_is_the_style_strength(tmp_path: Path, models: di
     photos = _photos(*SIZES[1])
     with torch.no_grad():
         for factor in (0.0, 0.7, 2.0):
-            expected = generator(photos, noise_factor=factor).clamp(0, 1)
+            expected = generator(photos, strength=factor).clamp(0, 1)
             difference = (run(photos, factor) - expected).abs()
             assert difference.max() < MAX_DIFFERENCE and difference.mean() < MEAN_DIFFERENCE, (factor, difference.max())
         assert (run(photos, 0.0) - run(photos, 0.7)).abs().mean() > 1e-3  # the input is not ignored

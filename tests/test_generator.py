@@ -55,10 +55,10 @@ def test_noise_factor_zero_is_deterministic_and_noise_changes_the_output() -> No
     generator = PyramidGenerator(GeneratorConfig()).eval()
     photo = torch.rand(1, 3, 64, 80)
     with torch.no_grad():
-        a, b = generator(photo, noise_factor=0), generator(photo, noise_factor=0)
-        c, d = generator(photo, noise_factor=1), generator(photo, noise_factor=1)
-        e = generator(photo, noise_factor=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
-        f = generator(photo, noise_factor=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+        a, b = generator(photo, strength=0), generator(photo, strength=0)
+        c, d = generator(photo, strength=1), generator(photo, strength=1)
+        e = generator(photo, strength=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+        f = generator(photo, strength=1, noise=IndependentNoise(torch.Generator().manual_seed(3)))
     assert torch.equal(a, b)
     assert not torch.allclose(c, d)  # fresh noise at every forward pass
     assert torch.equal(e, f)  # same seed, same picture
@@ -110,5 +110,5 @@ def test_batch_norm_generator_uses_running_statistics_at_inference() -> None:
     generator(torch.rand(4, 3, 32, 32))
     generator.eval()
     with torch.no_grad():
-        single = generator(torch.rand(1, 3, 32, 32), noise_factor=0)
+        single = generator(torch.rand(1, 3, 32, 32), strength=0)
     assert torch.isfinite(single).all() and single.std() > 0

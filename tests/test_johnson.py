@@ -64,7 +64,7 @@ def test_shape_is_johnsons() -> None:
 def test_any_photo_size_comes_back_at_its_size(size: tuple[int, int]) -> None:
     generator = _conditioned()
     with torch.no_grad():
-        out = generator(torch.rand(2, 3, *size), noise_factor=1.0)
+        out = generator(torch.rand(2, 3, *size), strength=1.0)
     assert out.shape == (2, 3, *size) and torch.isfinite(out).all()
 
 
@@ -73,14 +73,14 @@ def test_strength_conditions_the_norms_and_scales_the_noise() -> None:
     generator = _conditioned()
     photos = torch.rand(2, 3, 32, 40, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        zero = [generator(photos, noise_factor=0.0) for _ in range(2)]
+        zero = [generator(photos, strength=0.0) for _ in range(2)]
         assert torch.equal(zero[0], zero[1])
         # Per-image strengths (training's): each photo's result is its result alone at its strength, noise aside.
         flat = _conditioned(noise_depth=0)
-        mixed = flat(photos, noise_factor=torch.tensor([0.0, 2.0]))
-        assert torch.allclose(mixed[0], flat(photos[:1], noise_factor=0.0)[0], atol=1e-5)
-        assert torch.allclose(mixed[1], flat(photos[1:], noise_factor=2.0)[0], atol=1e-5)
-        assert (flat(photos, noise_factor=2.0) - flat(photos, noise_factor=0.0)).abs().mean() > 1e-3  # the norms alone
+        mixed = flat(photos, strength=torch.tensor([0.0, 2.0]))
+        assert torch.allclose(mixed[0], flat(photos[:1], strength=0.0)[0], atol=1e-5)
+        assert torch.allclose(mixed[1], flat(photos[1:], strength=2.0)[0], atol=1e-5)
+        assert (flat(photos, strength=2.0) - flat(photos, strength=0.0)).abs().mean() > 1e-3  # the norms alone
         # Strength 1 is halfway between the two affine sets, exactly as generator.InstanceNorm interpolates.
         norm = flat.down[0].norm
         x = torch.randn(1, 2, 8, 8)
@@ -186,7 +186,7 @@ def test_train_resume_stylize_and_export(tmp_path: Path, photos: Path, style_ima
         photo = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(height))
         out = session.run(None, {"image": photo.numpy(), "noise_factor": np.array(0.0, np.float32)})[0]
         with torch.no_grad():
-            expected = generator(photo, noise_factor=0.0).clamp(0, 1).numpy()
+            expected = generator(photo, strength=0.0).clamp(0, 1).numpy()
         assert out.shape == expected.shape and np.abs(out - expected).max() < 1 / 255
     noisy = [session.run(None, {"image": photo.numpy(), "noise_factor": np.array(f, np.float32)})[0] for f in (0.0, 2.0)]
     assert np.abs(noisy[1] - noisy[0]).mean() > 1e-4  # the strength input reaches the noise and the norms

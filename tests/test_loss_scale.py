@@ -63,8 +63,8 @@ def hed_vgg16(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
 
 def _terms(weights: Path, loss_scale: str) -> dict[str, float]:
     loss = PerceptualLoss(LossConfig(loss_net="vgg16", vgg_weights=str(weights), loss_scale=loss_scale))
-    generator = torch.Generator().manual_seed(0)
-    style, photo, output = (torch.rand(shape, generator=generator) for shape in ((1, 3, 64, 64), (2, 3, 48, 48), (2, 3, 48, 48)))
+    rng = torch.Generator().manual_seed(0)
+    style, photo, output = (torch.rand(shape, generator=rng) for shape in ((1, 3, 64, 64), (2, 3, 48, 48), (2, 3, 48, 48)))
     loss.set_style(style)
     with torch.no_grad():
         return {k: float(v) for k, v in loss(output, loss.content_targets(photo)).items()}
@@ -108,7 +108,7 @@ def _train_and_stylise(weights: Path, folder: Path, photos: Path, style: Path, p
 
     torch.manual_seed(0)  # the same noise for every model (stylised here, not by a 5-second subprocess per picture)
     with torch.no_grad():
-        picture = load_generator(folder / "m.pth")(to_tensor(load_rgb(photo))[None], noise_factor=0.7)[0]
+        picture = load_generator(folder / "m.pth")(to_tensor(load_rgb(photo))[None], strength=0.7)[0]
     return (picture.clamp(0, 1) * 255).round().to(torch.int16).permute(1, 2, 0).numpy()
 
 

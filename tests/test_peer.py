@@ -51,7 +51,7 @@ def test_seed_decides_the_noise(peer: Peer, photo: torch.Tensor, small_pyramid: 
 
 
 def test_no_noise_ignores_the_seed(peer: Peer, photo: torch.Tensor, small_pyramid: None) -> None:
-    assert torch.equal(peer.stylize(photo, noise_factor=0.0, seed=0), peer.stylize(photo, noise_factor=0.0, seed=1))
+    assert torch.equal(peer.stylize(photo, strength=0.0, seed=0), peer.stylize(photo, strength=0.0, seed=1))
 
 
 def test_junk_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ def test_a_fresh_residual_model_returns_the_photo_exactly(kind: str) -> None:
     photos = torch.rand(2, 3, 37, 50)
     with torch.no_grad():
         for factor in (0.0, 0.5, 2.0, torch.tensor([0.0, 2.0])):
-            assert torch.equal(generator(photos, noise_factor=factor), photos)
+            assert torch.equal(generator(photos, strength=factor), photos)
         plain = make_generator(GeneratorConfig(generator=kind, scales=3, channels=8)).eval()
-        assert (plain(photos, noise_factor=0.0) - photos).abs().mean() > 0.01  # what a plain one starts at
+        assert (plain(photos, strength=0.0) - photos).abs().mean() > 0.01  # what a plain one starts at
 
 
 @pytest.mark.parametrize("kind", ["pyramid", "johnson"])
@@ -54,7 +54,7 @@ def test_the_option_round_trips_through_a_checkpoint(tmp_path: Path, kind: str) 
     generator = load_generator(path)
     photos = torch.rand(1, 3, 24, 40)
     with torch.no_grad():
-        assert torch.equal(generator(photos, noise_factor=0.0), photos)
+        assert torch.equal(generator(photos, strength=0.0), photos)
     plain = save_random_model(tmp_path / "plain.pth", generator=kind, channels=8)
     assert load_checkpoint(plain)["generator_config"]["residual"] is False
 
@@ -74,15 +74,15 @@ def test_the_fast_path_and_tiling_add_the_photo_as_the_reference_pass_does() -> 
     photos = torch.rand(2, 3, 70, 45, dtype=torch.float64)
     with torch.no_grad():
         for factor in (0.0, 1.3, torch.tensor([0.0, 2.0], dtype=torch.float64)):
-            expected = plain(photos, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
-            got = fast(photos, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+            expected = plain(photos, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+            got = fast(photos, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
             assert torch.allclose(got, expected, atol=1e-9, rtol=0), (got - expected).abs().max()
     fast = fast_generator(_changed(GeneratorConfig(scales=4, residual=True, noise_depth=0)))
     photo = np.random.default_rng(1).integers(0, 256, (150, 230, 3), dtype=np.uint8)
     for factor in (0.0, 0.7):
         with torch.no_grad():
-            untiled = fast(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, noise_factor=factor)
-            tiled = stylize_with_context(fast, photo, 64, 16, noise_factor=factor, progress=False)
+            untiled = fast(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, strength=factor)
+            tiled = stylize_with_context(fast, photo, 64, 16, strength=factor, progress=False)
         untiled = untiled.clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().numpy()
         assert np.abs(tiled - untiled).max() <= 1, np.abs(tiled - untiled).max()
 
@@ -105,7 +105,7 @@ def test_export_adds_the_photo_as_pytorch_does(tmp_path: Path, kind: str) -> Non
         pass
     photos = torch.rand(2, 3, 45, 71, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        eager = {f: load_generator(model)(photos, noise_factor=f).clamp(0, 1) for f in (0.7, 2.0)}
+        eager = {f: load_generator(model)(photos, strength=f).clamp(0, 1) for f in (0.7, 2.0)}
     for fmt, suffix in formats:
         output = tmp_path / f"residual.{suffix}"
         result = run_script("export.py", "--model", model, "--format", fmt, "--output", output)
@@ -133,7 +133,7 @@ def test_a_short_training_run_with_it_works_and_texture_mode_refuses_it(tmp_path
     assert checkpoint["state_dict"]["to_rgb.weight"].abs().sum() > 0  # the change has started to learn
     photo = torch.rand(1, 3, 40, 40)
     with torch.no_grad():
-        assert not torch.equal(load_generator(tmp_path / "r.pth")(photo, noise_factor=1.0), photo)
+        assert not torch.equal(load_generator(tmp_path / "r.pth")(photo, strength=1.0), photo)
     result = run_script("stylize.py", "--model", tmp_path / "r.pth", "--input", photos / "noise0.png", "--output", tmp_path / "r.png")
     assert result.returncode == 0, result.stderr
     # Resumed without the flag, the run stays residual (the checkpoint's setting); asked otherwise, it is refused.

@@ -50,8 +50,8 @@ def test_fast_generator_computes_the_same_function(config: GeneratorConfig) -> N
     image = torch.rand(2, 3, 70, 45, dtype=torch.float64)  # not a multiple of 2^(K-1): padding path too
     with torch.no_grad():
         for factor in (0.0, 1.0):
-            expected = plain(image, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
-            got = fast(image, noise_factor=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+            expected = plain(image, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
+            got = fast(image, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
             # float64: the split/sub-pixel convolutions are exact, only rounding differs.
             assert torch.allclose(got, expected, atol=1e-9, rtol=0), (got - expected).abs().max()
 
@@ -63,14 +63,14 @@ def test_fast_generator_float32_close_and_state_dict_unchanged() -> None:
     assert plain.state_dict().keys() == state.keys() and all(torch.equal(v, state[k]) for k, v in plain.state_dict().items())
     image = torch.rand(1, 3, 96, 128)
     with torch.no_grad():
-        expected = plain(image, noise_factor=0)
-        got = fast(image, noise_factor=0)
+        expected = plain(image, strength=0)
+        got = fast(image, strength=0)
         diff = (got - expected).abs().max().item()
         # float32 rounding, amplified by six instance norms; float64 agreement above shows it is only rounding.
         assert diff < 1e-3 * expected.abs().max().item()
         for parameter in plain.parameters():  # the network trained on: the fused body keeps the weights it was built from
             parameter.add_(1.0)
-        assert torch.equal(fast(image, noise_factor=0), got)
+        assert torch.equal(fast(image, strength=0), got)
     assert not isinstance(fast, torch.nn.Module)  # inference only: nothing to train
 
 
@@ -131,9 +131,9 @@ def _blocky_photo(height: int, width: int, seed: int = 1) -> np.ndarray:
     return np.clip(photo + rng.integers(-20, 21, size=photo.shape), 0, 255).astype(np.uint8)
 
 
-def _untiled(generator: torch.nn.Module, image: np.ndarray, noise_factor: float = 0.0) -> np.ndarray:
+def _untiled(generator: torch.nn.Module, image: np.ndarray, strength: float = 0.0) -> np.ndarray:
     with torch.no_grad():
-        out = generator(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, noise_factor=noise_factor)
+        out = generator(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, strength=strength)
     return out.clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().numpy()
 
 
@@ -157,17 +157,17 @@ def test_tiled_is_the_untiled_picture_at_every_context_level(norm: str, noise_de
         monkeypatch.setattr(tiling, "CONTEXT_PIXELS", -(-200 // 2**level) * -(-296 // 2**level))
         windows.clear()
         with torch.no_grad():
-            tiled = stylize_with_context(generator, photo, 96, 16, noise_factor=factor, progress=False)
+            tiled = stylize_with_context(generator, photo, 96, 16, strength=factor, progress=False)
         assert windows[0][-1] * 2**level < 320  # really tiled, with crops of the scale-``level`` context
         assert len(windows) >= 4
         assert np.abs(tiled - untiled).max() <= 1, (level, np.abs(tiled - untiled).max())
     if norm == "instance":  # what this fixes: tiles run alone, each with its own statistics, coarse scales and noise
         with torch.no_grad():
-            alone = stylize_tiled(lambda w, y, x: generator(w, noise_factor=factor), photo, 96, 16, progress=False)
+            alone = stylize_tiled(lambda w, y, x: generator(w, strength=factor), photo, 96, 16, progress=False)
         assert np.abs(alone - untiled).mean() > 10
     if factor:  # and the strength matters: the same tiles at strength 0 give another picture
         with torch.no_grad():
-            assert np.abs(stylize_with_context(generator, photo, 96, 16, noise_factor=0.0, progress=False) - untiled).mean() > 1
+            assert np.abs(stylize_with_context(generator, photo, 96, 16, strength=0.0, progress=False) - untiled).mean() > 1
 
 
 def test_positional_noise_agrees_where_windows_overlap_and_tiles_do_not_change_the_picture() -> None:
@@ -181,9 +181,9 @@ def test_positional_noise_agrees_where_windows_overlap_and_tiles_do_not_change_t
     generator = fast_generator(_trained_like(GeneratorConfig()))
     photo = _blocky_photo(200, 296)
     with torch.no_grad():
-        tiled = [stylize_with_context(generator, photo, tile, 16, noise_factor=1.0, generator=torch.Generator().manual_seed(3),
+        tiled = [stylize_with_context(generator, photo, tile, 16, strength=1.0, rng=torch.Generator().manual_seed(3),
                                       progress=False).astype(int) for tile in (96, 128)]
-        other_seed = stylize_with_context(generator, photo, 96, 16, noise_factor=1.0, generator=torch.Generator().manual_seed(4),
+        other_seed = stylize_with_context(generator, photo, 96, 16, strength=1.0, rng=torch.Generator().manual_seed(4),
                                           progress=False).astype(int)
     assert np.abs(tiled[0] - tiled[1]).max() <= 1  # noise 1: the same picture whatever the tile size
     assert np.abs(tiled[0] - other_seed).mean() > 1  # while the seed still changes it
@@ -321,7 +321,7 @@ def test_a_photo_thinner_than_the_coarsest_block_tiles_like_the_untiled_pass(hei
     generator = fast_generator(_trained_like(GeneratorConfig(scales=4)))
     photo = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
     with torch.no_grad():
-        tiled = stylize_with_context(generator, photo, 64, 8, noise_factor=0.0, progress=False).astype(int)
-        untiled = generator(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, noise_factor=0)
+        tiled = stylize_with_context(generator, photo, 64, 8, strength=0.0, progress=False).astype(int)
+        untiled = generator(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, strength=0)
     untiled = untiled[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy().astype(int)
     assert tiled.shape == untiled.shape and np.abs(tiled - untiled).max() <= 1

@@ -64,12 +64,12 @@ def test_strength_moves_the_picture_smoothly() -> None:
             if name.endswith("_max"):
                 value.add_(torch.randn_like(value), alpha=0.3)
         photo = torch.rand(1, 3, 40, 40)
-        pictures = [generator(photo, noise_factor=s) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        pictures = [generator(photo, strength=s) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
     steps = [float((b - a).abs().mean()) for a, b in zip(pictures, pictures[1:])]
     assert all(step > 1e-3 for step in steps)  # every step changes the picture
     assert max(steps) < 3 * min(steps)  # and no step jumps
     with torch.no_grad():  # one strength per image, as training draws them: each image gets its own picture
-        batch = generator(photo.repeat(2, 1, 1, 1), noise_factor=torch.tensor([0.0, 1.0]))
+        batch = generator(photo.repeat(2, 1, 1, 1), strength=torch.tensor([0.0, 1.0]))
     assert torch.allclose(batch[:1], pictures[0], atol=1e-5) and torch.allclose(batch[1:], pictures[-1], atol=1e-5)
 
 
@@ -104,8 +104,8 @@ def test_a_legacy_checkpoint_gives_the_pictures_it_gave(tmp_path: Path) -> None:
     assert set(generator.state_dict()) == set(checkpoint["state_dict"])
     photo = torch.rand(1, 3, 48, 48)
     with torch.no_grad():
-        a = generator(photo, noise_factor=0.0)
-        assert torch.equal(a, generator(photo, noise_factor=torch.tensor([0.0])))
+        a = generator(photo, strength=0.0)
+        assert torch.equal(a, generator(photo, strength=torch.tensor([0.0])))
 
 
 @pytest.mark.parametrize("argv,phrase", [

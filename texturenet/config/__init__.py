@@ -10,7 +10,7 @@ wherever ``X`` lives.
 from .assets import BUNDLED_PHOTOS
 from .field_docs import field_doc
 from .gui import GuiConfig
-from .limits import MAX_SAMPLE_PIXELS, MAX_SEED, noise_factor_range
+from .limits import MAX_SAMPLE_PIXELS, MAX_SEED, strength_range
 from .loss import LOSS_NETS, LOSS_SCALES, WEIGHTS_ENV, LossConfig
 from .model import ACTIVATIONS, GENERATORS, MODES, NORMS, PADDINGS, GeneratorConfig, scales_for
 from .stylize import VIDEO_NOISE, StylizeConfig
@@ -18,7 +18,7 @@ from .tools import INITS, OPTIMIZERS, DiversitySettings, EvaluateSettings, Optim
 from .training import ALONG_THE_WAY, AMP_DTYPES, CPU_DEMO, CPU_TEXTURE, RUN_NAME, VISDOM_PORT, TrainConfig
 
 __all__ = [
-    "BUNDLED_PHOTOS", "field_doc", "GuiConfig", "MAX_SAMPLE_PIXELS", "MAX_SEED", "noise_factor_range",
+    "BUNDLED_PHOTOS", "field_doc", "GuiConfig", "MAX_SAMPLE_PIXELS", "MAX_SEED", "strength_range",
     "LOSS_NETS", "LOSS_SCALES", "WEIGHTS_ENV", "LossConfig",
     "ACTIVATIONS", "GENERATORS", "MODES", "NORMS", "PADDINGS", "GeneratorConfig", "scales_for",
     "VIDEO_NOISE", "StylizeConfig", "INITS", "OPTIMIZERS", "DiversitySettings", "EvaluateSettings", "OptimizeSettings",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import TexturenetError
-from .limits import DEFAULT_MAX_STRENGTH, MAX_NOISE_FACTOR, check_choice
+from .limits import DEFAULT_MAX_STRENGTH, STRENGTH_LIMIT, check_choice
 
 MODES = ("style", "texture")
 GENERATORS = ("pyramid", "johnson")
@@ -49,7 +49,7 @@ Whether it is the width to train is for issue 22's quality front (docs/QUALITY.m
 class GeneratorConfig:
     """Shape of the generator: the multi-scale ("pyramid") generator of Ulyanov et al. 2016, Sec. 3.1 / Fig. 2, or Johnson et al.'s residual network.
 
-    Everything needed to rebuild a trained generator, and what its noise factor means; stored in every checkpoint.
+    Everything needed to rebuild a trained generator, and what its strength (``--noise_factor``) means; stored in every checkpoint.
     """
 
     mode: str = "style"
@@ -104,8 +104,8 @@ class GeneratorConfig:
         if isinstance(self.max_strength, bool) or not isinstance(self.max_strength, (int, float)):
             raise ValueError(f"max_strength must be a number, got {self.max_strength!r}")
         self.max_strength = float(self.max_strength)
-        if not 0 <= self.max_strength <= MAX_NOISE_FACTOR:
-            raise ValueError(f"max_strength must be in 0..{MAX_NOISE_FACTOR:g}, got {self.max_strength}")
+        if not 0 <= self.max_strength <= STRENGTH_LIMIT:
+            raise ValueError(f"max_strength must be in 0..{STRENGTH_LIMIT:g}, got {self.max_strength}")
         if self.max_strength and (self.mode, self.norm) != ("style", "instance"):
             raise ValueError("max_strength (the style-strength dial) needs style mode and instance norm; give --max_strength 0")
         for name, (least, most) in GENERATOR_BOUNDS.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .limits import check_choice, check_noise_factor, check_seed
+from .limits import check_choice, check_seed, check_strength
 
 VIDEO_NOISE = ("fixed", "fresh")
 
@@ -29,7 +29,7 @@ class StylizeConfig:
     """``fixed``: the same noise field on every frame (steady texture); ``fresh``: new noise for each frame (it flickers)."""
 
     def __post_init__(self) -> None:
-        check_noise_factor(self.noise_factor)
+        check_strength(self.noise_factor)
         check_seed(self.seed)
         if self.max_size is not None and self.max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {self.max_size}")

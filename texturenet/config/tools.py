@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .limits import check_choice, check_noise_factor, check_seed
+from .limits import check_choice, check_seed, check_strength
 from .loss import LOSS_NETS
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -75,8 +75,8 @@ class EvaluateSettings:
             raise ValueError("give at least one noise factor and iteration count, and style scales > 0")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_seed(self.seed)
-        for factor in self.noise_factors:
-            check_noise_factor(factor)
+        for strength in self.noise_factors:
+            check_strength(strength)
 
 
 @dataclass
@@ -100,4 +100,4 @@ class DiversitySettings:
         if self.size < 16:
             raise ValueError("size must be at least 16")
         check_choice("loss_net", self.loss_net, LOSS_NETS)
-        check_noise_factor(self.noise_factor)
+        check_strength(self.noise_factor)

@@ -28,7 +28,7 @@ FORMAT = "texturenet"
 VERSION = 1
 LEGACY_GENERATOR = {"max_strength": 0.0, "generator": "pyramid", "residual": False}
 """Generator settings that checkpoints written before they existed lack, each with the value that gives those
-checkpoints the pictures they gave (no strength dial: the noise factor only scales the noise; the pyramid, the only
+checkpoints the pictures they gave (no strength dial: the strength only scales the noise; the pyramid, the only
 generator there was; the output is the network's own, not the photo plus it)."""
 LEGACY_LOSS = {"loss_scale": "absolute"}
 """The same for loss settings: models trained before ``loss_scale`` existed were trained on the plain mean squared errors."""

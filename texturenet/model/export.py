@@ -6,7 +6,7 @@ The exported graph takes two inputs and returns one output:
 * ``noise_factor``: float32 scalar; 0 gives the deterministic picture; for a model with the
   strength dial it is also the style strength (0 the photo's shapes in the style's colours, 1 the full style, up to
   the model's max_strength), for older models 1 is what training saw (the graph draws its own
-  uniform noise, so results at factor > 0 vary from run to run and are not the numbers PyTorch
+  uniform noise, so results at noise_factor > 0 vary from run to run and are not the numbers PyTorch
   draws for a given --seed);
 * ``stylized``: float32 (N, 3, H, W), clamped to [0, 1].
 
@@ -65,16 +65,17 @@ class StylizeGraph(nn.Module):
         self.conditioned = generator.config.max_strength > 0
 
     def forward(self, image: Tensor, noise_factor: Tensor) -> Tensor:
+        """The picture of ``image`` at strength ``noise_factor``, named after the flag: it is the exported graph's input name."""
         inputs: list[Tensor] = []
         for pooled in self.plan.pool(self.plan.pad(image), self.levels):
             noise: Optional[Tensor] = None
             if self.plan.noise_depth > 0:
                 noise = torch.rand_like(pooled[:, :1].expand(-1, self.plan.noise_depth, -1, -1)) * noise_factor
             inputs.append(self.plan.with_noise(pooled, noise))
-        strength: Optional[Tensor] = None
+        strengths: Optional[Tensor] = None
         if self.conditioned:
-            strength = noise_factor.to(torch.float32).reshape(1)
-        return self.plan.crop(self.body(inputs, strength).clamp(0, 1), image.shape[2], image.shape[3])
+            strengths = noise_factor.to(torch.float32).reshape(1)
+        return self.plan.crop(self.body(inputs, strengths).clamp(0, 1), image.shape[2], image.shape[3])
 
 
 def export_model(model: Path, fmt: str, output: Path) -> Path:
@@ -117,14 +118,14 @@ def _write(graph: StylizeGraph, fmt: str, output: Path) -> None:
 
 
 def max_difference(model: Path, exported: Path, fmt: str, height: int, width: int, batch: int = 2) -> Optional[float]:
-    """Largest absolute difference between the exported graph and the PyTorch generator at noise factor 0.
+    """Largest absolute difference between the exported graph and the PyTorch generator at strength 0.
 
     Runs on random photos of the given size; None when onnxruntime (for ONNX) is not installed.
     """
     generator = load_generator(model)
     photos = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        expected = generator(photos, noise_factor=0.0).clamp(0, 1)
+        expected = generator(photos, strength=0.0).clamp(0, 1)
     if fmt in ("pt2", "torchscript"):
         program = torch.export.load(str(exported)).module() if fmt == "pt2" else torch.jit.load(str(exported))
         with torch.inference_mode():

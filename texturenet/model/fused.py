@@ -409,7 +409,7 @@ class FastGenerator:
         self.body = FusedPyramid(trained)
 
     def __call__(self, image: Optional[Tensor] = None, **options: Any) -> Tensor:
-        """The generator's forward (``noise_factor``, ``size``, ``batch``, ``noise`` as there) with the fused body."""
+        """The generator's forward (``strength``, ``size``, ``batch``, ``noise`` as there) with the fused body."""
         return self.generator(image, body=self.body, **options)
 
 

@@ -13,9 +13,9 @@ the stages have W/4, W/2 and W (Johnson et al.: 32, 64, 128, i.e. W = 128).
 Conditioned on the style strength and fed noise exactly as the pyramid (model/pyramid.py): every norm is a
 :class:`~texturenet.model.pyramid.InstanceNorm` (two affine sets, interpolated by the strength), and the
 photo, padded by the pyramid's :class:`~texturenet.model.pyramid.InputPlan` to a multiple of 4 (so the two
-downsamplings divide exactly), gets ``noise_depth`` channels of uniform noise scaled by the noise factor
-(which is the strength for a model with the dial). The body takes the pyramid body's arguments (a list of
-per-scale inputs, here one, and the strength), so that export composes it the same way.
+downsamplings divide exactly), gets ``noise_depth`` channels of uniform noise scaled by the strength
+(``--noise_factor``, which without the dial only scales the noise). The body takes the pyramid body's
+arguments (a list of per-scale inputs, here one, and the strength), so that export composes it the same way.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..config import GeneratorConfig
 from .pyramid import InputPlan, PyramidGenerator, _act, _norm, per_image, plus_photo, zero_last_layer
-from .noise import Factor, IndependentNoise, NoiseSource
+from .noise import IndependentNoise, NoiseSource, Strength
 
 RESIDUAL_BLOCKS = 5
 """Johnson et al.'s five residual blocks (supplementary Table 1)."""
@@ -125,22 +125,22 @@ class JohnsonGenerator(JohnsonBody):
         self.config = config
         self.plan = InputPlan(DOWNSAMPLINGS + 1, config.noise_depth)
 
-    def forward(self, image: Tensor, *, noise_factor: Factor = 1.0, noise: Optional[NoiseSource] = None) -> Tensor:
-        """Stylise ``image`` (N, 3, H, W) in [0, 1]; ``noise_factor`` and ``noise`` as in PyramidGenerator.forward (style mode)."""
+    def forward(self, image: Tensor, *, strength: Strength = 1.0, noise: Optional[NoiseSource] = None) -> Tensor:
+        """Stylise ``image`` (N, 3, H, W) in [0, 1]; ``strength`` and ``noise`` as in PyramidGenerator.forward (style mode)."""
         noise = noise or IndependentNoise()
         height, width = image.shape[-2:]
         padded = self.plan.pad(image)
         n, _, padded_height, padded_width = padded.shape
         extra = None
         if self.config.noise_depth:
-            extra = noise(0, n, padded_height, padded_width, depth=self.config.noise_depth, factor=per_image(noise_factor),
+            extra = noise(0, n, padded_height, padded_width, depth=self.config.noise_depth, strength=per_image(strength),
                           device=padded.device, dtype=padded.dtype)
-        strength = self.strength(noise_factor, image.device)
-        return self.plan.crop(self.body([self.plan.with_noise(padded, extra)], strength), height, width)
+        strengths = self.strengths(strength, image.device)
+        return self.plan.crop(self.body([self.plan.with_noise(padded, extra)], strengths), height, width)
 
     def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """The padded input -> RGB (:class:`JohnsonBody`)."""
         return JohnsonBody.forward(self, inputs, strength)
 
-    strength = PyramidGenerator.strength
-    """The pyramid's: the noise factor itself, (1,) or (N,); None without the dial."""
+    strengths = PyramidGenerator.strengths
+    """The pyramid's: the strength itself, (1,) or (N,); None without the dial."""

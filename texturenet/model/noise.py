@@ -1,8 +1,8 @@
 """Where the generator's noise comes from: a source each caller picks, so the model holds no RNG state.
 
 Ulyanov et al. 2016 (Sec. 3.1) feed every scale of the pyramid uniform noise beside the pooled
-photo (texture mode: noise alone); the noise factor scales it. Who draws it, and how, depends
-on the caller, not on the model:
+photo (texture mode: noise alone); the strength (``--noise_factor``) scales it. Who draws it, and
+how, depends on the caller, not on the model:
 
 * :class:`IndependentNoise`: fresh noise per image (training, stylising a photo);
 * :class:`SharedNoise`: one field for the whole batch, the one a batch of one would get (video
@@ -10,7 +10,7 @@ on the caller, not on the model:
 * :class:`ShardedNoise`: data-parallel training, each rank keeps its rows of the global batch's noise;
 * :class:`PositionalNoise`: a fixed function of position, so overlapping tiles agree.
 
-A source returns noise already multiplied by the factor (a number, or a (n, 1, 1, 1) tensor of
+A source returns noise already multiplied by the strength (a number, or a (n, 1, 1, 1) tensor of
 one per image: training's sampled strengths), (n, depth, height, width), drawn in the order the
 input plan asks for it (scale 0 first), which is what makes a ``--seed`` give the same picture
 as before sources existed.
@@ -26,34 +26,34 @@ from torch import Tensor
 from .rank import Rank
 
 
-Factor = Union[float, Tensor]
-"""A noise factor: one number for the batch, or a tensor of one per image (training's sampled strengths)."""
+Strength = Union[float, Tensor]
+"""A strength: one number for the batch, or a tensor of one per image (training's sampled strengths)."""
 
 
 class NoiseSource(Protocol):
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, strength: Strength,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        """Scale ``scale``'s noise times ``factor``: (n, depth, height, width), at (top, left) of that scale's map."""
+        """Scale ``scale``'s noise times ``strength``: (n, depth, height, width), at (top, left) of that scale's map."""
 
 
 class IndependentNoise:
-    """Uniform noise, independent for every image, from ``generator`` (default: torch's global RNG)."""
+    """Uniform noise, independent for every image, from ``rng`` (default: torch's global RNG)."""
 
-    def __init__(self, generator: Optional[torch.Generator] = None) -> None:
-        self.generator = generator
+    def __init__(self, rng: Optional[torch.Generator] = None) -> None:
+        self.rng = rng
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, strength: Strength,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        return torch.rand(n, depth, height, width, device=device, dtype=dtype, generator=self.generator) * factor
+        return torch.rand(n, depth, height, width, device=device, dtype=dtype, generator=self.rng) * strength
 
 
 class SharedNoise(IndependentNoise):
     """One noise field for every image of a batch: the field a batch of one would draw."""
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, strength: Strength,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        field = super().__call__(scale, 1, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
-        return (field * factor).expand(n, -1, -1, -1)
+        field = super().__call__(scale, 1, height, width, depth=depth, strength=1.0, device=device, dtype=dtype)
+        return (field * strength).expand(n, -1, -1, -1)
 
 
 class ShardedNoise(IndependentNoise):
@@ -63,14 +63,14 @@ class ShardedNoise(IndependentNoise):
     their RNGs stay in step, and a one-process run (rank 0 of 1) is :class:`IndependentNoise`.
     """
 
-    def __init__(self, rank: Rank, generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(generator)
+    def __init__(self, rank: Rank, rng: Optional[torch.Generator] = None) -> None:
+        super().__init__(rng)
         self.rank = rank
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, strength: Strength,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        rows = super().__call__(scale, n * self.rank.world_size, height, width, depth=depth, factor=1.0, device=device, dtype=dtype)
-        return rows[self.rank.block(n)] * factor
+        rows = super().__call__(scale, n * self.rank.world_size, height, width, depth=depth, strength=1.0, device=device, dtype=dtype)
+        return rows[self.rank.block(n)] * strength
 
 
 NOISE_BLOCK = 128
@@ -102,9 +102,9 @@ class PositionalNoise:
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, factor: Factor,
+    def __call__(self, scale: int, n: int, height: int, width: int, *, depth: int, strength: Strength,
                  device: torch.device, dtype: torch.dtype, top: int = 0, left: int = 0) -> Tensor:
-        if isinstance(factor, (float, int)) and not factor:  # no need to draw what is multiplied by 0
+        if isinstance(strength, (float, int)) and not strength:  # no need to draw what is multiplied by 0
             return torch.zeros(n, depth, height, width, device=device, dtype=dtype)
         noise = positional_noise(self.seed, scale, top, left, height, width, depth)
-        return (noise.to(device=device, dtype=dtype) * factor).expand(n, -1, -1, -1)
+        return (noise.to(device=device, dtype=dtype) * strength).expand(n, -1, -1, -1)

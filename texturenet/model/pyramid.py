@@ -30,16 +30,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import GeneratorConfig
-from .noise import Factor, IndependentNoise, NoiseSource
+from .noise import IndependentNoise, NoiseSource, Strength
 
 Body = Callable[[List[Tensor], Optional[Tensor]], Tensor]
 """Per-scale inputs (finest first) and each image's strength (or None) -> RGB: :class:`PyramidBody`'s function,
 which the fused body (model/fused.py) computes too."""
 
 
-def per_image(noise_factor: Factor) -> Factor:
-    """A noise factor in the shape that scales (N, C, H, W) noise: a number as it is, a (N,) tensor as (N, 1, 1, 1)."""
-    return noise_factor.view(-1, 1, 1, 1) if isinstance(noise_factor, Tensor) else noise_factor
+def per_image(strength: Strength) -> Strength:
+    """A strength in the shape that scales (N, C, H, W) noise: a number as it is, a (N,) tensor as (N, 1, 1, 1)."""
+    return strength.view(-1, 1, 1, 1) if isinstance(strength, Tensor) else strength
 
 
 def plus_photo(change: Tensor, finest: Tensor) -> Tensor:
@@ -287,7 +287,7 @@ class PyramidGenerator(PyramidBody):
         self,
         image: Optional[Tensor] = None,
         *,
-        noise_factor: Factor = 1.0,
+        strength: Strength = 1.0,
         size: Optional[Sequence[int]] = None,
         batch: int = 1,
         noise: Optional[NoiseSource] = None,
@@ -295,9 +295,9 @@ class PyramidGenerator(PyramidBody):
     ) -> Tensor:
         """Stylise ``image`` (N, 3, H, W) in [0, 1], or, in texture mode, sample (batch, 3, *size).
 
-        ``noise_factor`` (a number, or one per image) scales the uniform noise: 0 gives a
+        ``strength`` (``--noise_factor``; a number, or one per image) scales the uniform noise: 0 gives a
         deterministic output. With the strength dial (``config.max_strength`` > 0) it is also the
-        style strength the norms are conditioned on (:meth:`strength`): 0 the photo's shapes in the style's colours, 1 the
+        style strength the norms are conditioned on (:meth:`strengths`): 0 the photo's shapes in the style's colours, 1 the
         style weight's full style; without it, 1 is what training saw. ``noise`` draws the noise
         (default: independent per image from torch's global RNG, so ``torch.manual_seed`` fixes
         it; see ``texturenet.model.noise`` for the others). ``body``: what computes the picture from the
@@ -309,48 +309,48 @@ class PyramidGenerator(PyramidBody):
             if image is None:
                 raise ValueError("a style-mode generator needs an input image")
             height, width = image.shape[-2:]
-            strength = self.strength(noise_factor, image.device)
-            return self.plan.crop(body(self.inputs(self.plan.pad(image), noise, noise_factor), strength), height, width)
+            strengths = self.strengths(strength, image.device)
+            return self.plan.crop(body(self.inputs(self.plan.pad(image), noise, strength), strengths), height, width)
         if size is None:
             raise ValueError("a texture-mode generator needs a size (height, width)")
         height, width = int(size[0]), int(size[1])
-        return self.plan.crop(body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, noise_factor), None), height, width)
+        return self.plan.crop(body(self.noise_inputs(batch, *self.sample_size(height, width, batch), noise, strength), None), height, width)
 
     def body(self, inputs: List[Tensor], strength: Optional[Tensor] = None) -> Tensor:
         """Per-scale inputs -> RGB (:class:`PyramidBody`), the default :data:`Body` of :meth:`forward`."""
         return PyramidBody.forward(self, inputs, strength)
 
-    def strength(self, noise_factor: Factor, device: torch.device) -> Optional[Tensor]:
-        """Style strengths for the norms, (1,) for one factor or (N,) for one per image; None without the dial.
+    def strengths(self, strength: Strength, device: torch.device) -> Optional[Tensor]:
+        """Style strengths for the norms, (1,) for one strength or (N,) for one per image; None without the dial.
 
-        The strength is the noise factor itself: training gives each photo one (0 or max_strength)
+        The norms are conditioned on the strength that scales the noise: training gives each photo one (0 or max_strength)
         and weights that photo's style term by it (training/loop.py), so the one knob sets both. One
-        factor stays (1,) and the norms broadcast it, so that no size depends on the batch (an
+        strength stays (1,) and the norms broadcast it, so that no size depends on the batch (an
         exported graph keeps its batch dimension dynamic).
         """
         if not self.config.max_strength:
             return None
-        return torch.as_tensor(noise_factor, dtype=torch.float32, device=device).reshape(-1)
+        return torch.as_tensor(strength, dtype=torch.float32, device=device).reshape(-1)
 
-    def inputs(self, padded: Tensor, noise: NoiseSource, noise_factor: Factor = 1.0, first: int = 0) -> List[Tensor]:
+    def inputs(self, padded: Tensor, noise: NoiseSource, strength: Strength = 1.0, first: int = 0) -> List[Tensor]:
         """Scales ``first``..K-1's inputs from ``padded``, the padded photo at scale ``first``."""
-        return [self.scale_input(pooled, first + i, noise, noise_factor)
+        return [self.scale_input(pooled, first + i, noise, strength)
                 for i, pooled in enumerate(self.plan.pool(padded, self.config.scales - first))]
 
-    def scale_input(self, pooled: Tensor, scale: int, noise: NoiseSource, noise_factor: Factor = 1.0,
+    def scale_input(self, pooled: Tensor, scale: int, noise: NoiseSource, strength: Strength = 1.0,
                     top: int = 0, left: int = 0) -> Tensor:
         """Scale ``scale``'s input: the pooled photo (N, 3, h, w), whose top-left is (top, left) of that scale's map, and its noise."""
         if not self.config.noise_depth:
             return pooled
         n, _, height, width = pooled.shape
-        return self.plan.with_noise(pooled, noise(scale, n, height, width, depth=self.config.noise_depth, factor=per_image(noise_factor),
+        return self.plan.with_noise(pooled, noise(scale, n, height, width, depth=self.config.noise_depth, strength=per_image(strength),
                                                   device=pooled.device, dtype=pooled.dtype, top=top, left=left))
 
-    def noise_inputs(self, batch: int, height: int, width: int, noise: NoiseSource, noise_factor: Factor = 1.0) -> List[Tensor]:
+    def noise_inputs(self, batch: int, height: int, width: int, noise: NoiseSource, strength: Strength = 1.0) -> List[Tensor]:
         """Texture mode's inputs: noise alone at each scale, ceil(size / 2^k) pixels."""
         device = self.to_rgb.weight.device
         return [noise(k, batch, math.ceil(height / 2**k), math.ceil(width / 2**k), depth=self.config.noise_depth,
-                      factor=per_image(noise_factor), device=device, dtype=torch.float32)
+                      strength=per_image(strength), device=device, dtype=torch.float32)
                 for k in range(self.config.scales)]
 
     def sample_size(self, height: int, width: int, batch: int = 1) -> tuple[int, int]:

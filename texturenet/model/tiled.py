@@ -12,7 +12,7 @@ by its own statistics and its coarse scales would see only the tile, so the styl
 and colour would change from tile to tile. :func:`stylize_with_context` computes the coarse
 scales once for the whole photo, gathers the fine scales' statistics over the tiles layer by
 layer and draws noise as a function of position, so that the result is the untiled pass's up to
-float rounding (at noise factor 0; above it, the noise field differs from an untiled pass's).
+float rounding (at strength 0; above it, the noise field differs from an untiled pass's).
 """
 from __future__ import annotations
 
@@ -384,8 +384,8 @@ def stylize_with_context(
     image: np.ndarray,
     tile: int,
     overlap: Optional[int] = None,
-    noise_factor: float = 1.0,
-    generator: Optional[torch.Generator] = None,
+    strength: float = 1.0,
+    rng: Optional[torch.Generator] = None,
     progress: bool = True,
 ) -> np.ndarray:
     """Tiled stylisation that computes, as far as memory allows, what an untiled pass computes.
@@ -409,8 +409,9 @@ def stylize_with_context(
     * **Margins**: what a window's own border changes is dropped, so only pixels that the
       untiled pass would compute are blended.
 
-    ``overlap``: the least overlap of neighbouring tiles asked for (default: an eighth of the tile);
-    :func:`tile_layout` widens it where the margins need more.
+    ``strength``: as in the generator's forward. ``rng`` draws the coarse scales' noise and the tiles' noise
+    seed (default: torch's global RNG). ``overlap``: the least overlap of neighbouring tiles asked for (default:
+    an eighth of the tile); :func:`tile_layout` widens it where the margins need more.
     """
     network = fast.generator  # the input plan, noise and strengths
     body: TiledBody = fast.body  # the pass, through the tiling interface alone
@@ -423,22 +424,22 @@ def stylize_with_context(
     for y in range(0, padded_h, 64 * factor):
         strips.append(F.avg_pool2d(to_tensor(image[np.ix_(rows[y:y + 64 * factor], cols)])[None], factor))
     scaled = torch.cat(strips, dim=2).to(device)
-    strength = network.strength(noise_factor, device)
-    context = body.context([None] * level + network.inputs(scaled, IndependentNoise(generator), noise_factor, first=level), level, strength)
+    strengths = network.strengths(strength, device)
+    context = body.context([None] * level + network.inputs(scaled, IndependentNoise(rng), strength, first=level), level, strengths)
     del scaled
-    rng_device = generator.device if generator is not None else torch.device("cpu")
-    noise = PositionalNoise(int(torch.randint(0, 2**62, (1,), generator=generator, device=rng_device).item()))  # the tiles' noise
+    rng_device = rng.device if rng is not None else torch.device("cpu")
+    noise = PositionalNoise(int(torch.randint(0, 2**62, (1,), generator=rng, device=rng_device).item()))  # the tiles' noise
 
     def tile_inputs(window: Tensor, y: int, x: int) -> tuple[Tensor, Sequence[Tensor]]:
         """The window's crop of the coarse map, and its fine scales' inputs (made when the pass reads them)."""
         h, w = window.shape[-2:]
         crop = context[..., y // factor:(y + h) // factor, x // factor:(x + w) // factor].contiguous(memory_format=torch.channels_last)
         pooled = network.plan.pool(window.to(device), level)
-        return crop, _OnDemand(lambda k: network.scale_input(pooled[k], k, noise, noise_factor, y >> k, x >> k), level)
+        return crop, _OnDemand(lambda k: network.scale_input(pooled[k], k, noise, strength, y >> k, x >> k), level)
 
     def norm_input(y: int, x: int, height: int, width: int, layer: int, statistics: SharedStatistics) -> Tensor:
         crop, inputs = tile_inputs(window(image, rows, cols, y, x, height, width), y, x)
-        return body.norm_input(crop, inputs, level, layer, statistics, strength)
+        return body.norm_input(crop, inputs, level, layer, statistics, strengths)
 
     passes = [(partial(norm_input, y, x, height, width), (height, width), core)
               for y, x, height, width, core in layout.statistics_windows()]
@@ -446,7 +447,7 @@ def stylize_with_context(
     statistics.gather(passes, body.instance_norms(level), progress)
 
     def run(window: Tensor, y: int, x: int) -> Tensor:
-        return body.fine(*tile_inputs(window, y, x), level, statistics, strength)
+        return body.fine(*tile_inputs(window, y, x), level, statistics, strengths)
 
     return stylize_tiled(run, image, layout.tile, layout.overlap, progress, align=factor, cover=layout.cover,
                          margin=layout.margin)

@@ -1,8 +1,8 @@
 """Single-pass inference: stylise photos (files or folders) or sample textures of any size.
 
 The point of texture networks (Ulyanov et al. 2016, Sec. 1 and 4): once trained, one forward
-pass replaces the hundreds of optimisation steps of Gatys et al. The noise factor scales the
-generator's noise input (0 is deterministic) and, for models with the strength dial (every
+pass replaces the hundreds of optimisation steps of Gatys et al. The strength (``--noise_factor``)
+scales the generator's noise input (0 is deterministic) and, for models with the strength dial (every
 style model trained since it exists), is the style strength: 0 the photo's shapes in the style's colours, 1 the style
 weight's full style, up to the model's max_strength stronger still. For older models and
 textures, 1 is what training saw and more gives stronger, more varied texture. The same seed
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from . import color
 from ..model.checkpoint import load_generator
-from ..config import MAX_SAMPLE_PIXELS, StylizeConfig, noise_factor_range
+from ..config import MAX_SAMPLE_PIXELS, StylizeConfig, strength_range
 from ..io.images import UnreadableImage, find_images, load_rgb, resize_long_side, save_image, save_pil, to_pixels, to_tensor
 from ..errors import TexturenetError, printable
 from ..model.fused import fast_generator
@@ -49,7 +49,7 @@ class Written:
     """The photo (None for a texture sample)."""
     output: Path
     strength: float
-    """The noise factor: the style strength for models with the dial."""
+    """The style strength for models with the dial (``--noise_factor``), else the scale of the noise input."""
     width: int
     height: int
     seconds: float
@@ -72,27 +72,27 @@ class Stylizer:
         self.fast = fast_generator(self.generator) if (self.mode, self.kind) == ("style", "pyramid") else self.generator
         self.max_strength = self.generator.config.max_strength
 
-    def check(self, noise_factor: float) -> None:
-        """Refuse a noise factor outside the model's range (config.noise_factor_range) in one clear line."""
-        low, high = noise_factor_range(self.max_strength)
-        if not low <= noise_factor <= high:
+    def check(self, strength: float) -> None:
+        """Refuse a strength outside the model's range (config.strength_range) in one clear line."""
+        low, high = strength_range(self.max_strength)
+        if not low <= strength <= high:
             meaning = ("the style strengths this model was trained for; give one in that range (0: the photo's shapes in the style's "
                        "colours, 1: the full style)" if self.max_strength else "beyond which noise drowns the picture; give one in "
                        "that range (0: no noise, 1: as in training)")
-            raise TexturenetError(f"noise factor {noise_factor:g} is outside {low:g}..{high:g}, {meaning}")
+            raise TexturenetError(f"noise factor {strength:g} is outside {low:g}..{high:g}, {meaning}")
 
     def require(self, mode: str) -> None:
         """Refuse in one line to use this model for ``mode``'s work (``style``: stylise photos; ``texture``: sample) when it is the other kind."""
         self.generator.config.require_mode(mode, WRONG_MODEL[mode])
 
-    def _noise(self, seed: int) -> torch.Generator:
+    def _rng(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
 
     @torch.inference_mode()
-    def stylize(self, image: Tensor, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
+    def stylize(self, image: Tensor, strength: float = 1.0, seed: int = 0) -> Tensor:
         """(3, H, W) in [0, 1] -> stylised (3, H, W) in [0, 1], same size."""
-        self.check(noise_factor)
-        output = self.fast(image.unsqueeze(0).to(self.device), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
+        self.check(strength)
+        output = self.fast(image.unsqueeze(0).to(self.device), strength=strength, noise=IndependentNoise(self._rng(seed)))
         return output[0].clamp(0, 1)
 
     def tiles(self, height: int, width: int, tile: Optional[int]) -> bool:
@@ -132,19 +132,19 @@ class Stylizer:
         return max(1, min(batch_size, AUTO_TILE_PIXELS // (height * width)))
 
     @torch.inference_mode()
-    def stylize_batch(self, images: np.ndarray, noise_factor: float = 1.0, noise: Optional[torch.Generator] = None,
+    def stylize_batch(self, images: np.ndarray, strength: float = 1.0, rng: Optional[torch.Generator] = None,
                       shared_noise: bool = True) -> np.ndarray:
         """(N, H, W, 3) uint8 photos of one size -> stylised uint8, in one forward pass.
 
         ``shared_noise`` gives every photo the noise field a batch of one would get from
-        ``noise``, so batching never changes a picture (and video frames keep a steady texture).
+        ``rng``, so batching never changes a picture (and video frames keep a steady texture).
         """
-        self.check(noise_factor)
+        self.check(strength)
         tensor = to_tensor(images, self.device)
-        output = self.fast(tensor, noise_factor=noise_factor, noise=(SharedNoise if shared_noise else IndependentNoise)(noise))
+        output = self.fast(tensor, strength=strength, noise=(SharedNoise if shared_noise else IndependentNoise)(rng))
         return to_pixels(output)
 
-    def stylize_array(self, image: np.ndarray, noise_factor: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
+    def stylize_array(self, image: np.ndarray, strength: float = 1.0, seed: int = 0, tile: Optional[int] = None) -> np.ndarray:
         """(H, W, 3) uint8 -> stylised uint8, in overlapping tiles when ``tile`` is given or the image is large.
 
         ``tile``: None tiles automatically above AUTO_TILE_PIXELS, 0 never tiles, N uses N-pixel tiles.
@@ -153,15 +153,15 @@ class Stylizer:
         if self.tiles(height, width, tile):
             self.check_tile(height, width, tile)
             tile = tile or smallest_tile(self.fast, height, width, AUTO_TILE)
-            self.check(noise_factor)
+            self.check(strength)
             with torch.inference_mode():
-                return stylize_with_context(self.fast, image, tile, None, noise_factor, self._noise(seed))
-        return self.stylize_batch(image[None], noise_factor, self._noise(seed))[0]
+                return stylize_with_context(self.fast, image, tile, None, strength, self._rng(seed))
+        return self.stylize_batch(image[None], strength, self._rng(seed))[0]
 
     @torch.inference_mode()
-    def sample(self, height: int, width: int, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
+    def sample(self, height: int, width: int, strength: float = 1.0, seed: int = 0) -> Tensor:
         """A (3, height, width) texture sample; it tiles seamlessly (circular padding)."""
-        output = self.generator(size=(height, width), noise_factor=noise_factor, noise=IndependentNoise(self._noise(seed)))
+        output = self.generator(size=(height, width), strength=strength, noise=IndependentNoise(self._rng(seed)))
         return output[0].clamp(0, 1)
 
 
@@ -218,7 +218,7 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
         if group:
             images = np.stack([image for image, _ in group])
             start = time.perf_counter()
-            finish(images, stylizer.stylize_batch(images, config.noise_factor, stylizer._noise(config.seed)), [p for _, p in group], start)
+            finish(images, stylizer.stylize_batch(images, config.noise_factor, stylizer._rng(config.seed)), [p for _, p in group], start)
             group.clear()
 
     with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as saver:
@@ -256,11 +256,11 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     return written
 
 
-def sample_texture(stylizer: Stylizer, height: int, width: int, destination: Path, noise_factor: float = 1.0, seed: int = 0) -> Written:
+def sample_texture(stylizer: Stylizer, height: int, width: int, destination: Path, strength: float = 1.0, seed: int = 0) -> Written:
     """Write a ``width`` x ``height`` texture sample to ``destination`` (height first, as everywhere in the package)."""
     stylizer.require("texture")
     start = time.perf_counter()
-    sample = stylizer.sample(height, width, noise_factor, seed)
+    sample = stylizer.sample(height, width, strength, seed)
     seconds = time.perf_counter() - start
     save_image(sample, destination)
-    return Written(None, destination, noise_factor, width, height, seconds)
+    return Written(None, destination, strength, width, height, seconds)

@@ -222,7 +222,7 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
     per_batch = 1 if tiled else stylizer.per_batch(height, width, config.batch_size)
     fixed = config.video_noise == "fixed"
     seed = config.seed
-    noise = torch.Generator(device=stylizer.device).manual_seed(seed)  # fresh noise: drawn on from here, frame after frame
+    rng = torch.Generator(device=stylizer.device).manual_seed(seed)  # fresh noise: drawn on from here, frame after frame
     flicker = _Flicker()
     written = 0
 
@@ -237,8 +237,8 @@ def stylize_video(stylizer: Stylizer, source: Path, destination: Path, config: S
                 results = stylizer.stylize_array(batch[0], config.noise_factor, seed if fixed else seed + written, config.tile)[None]
             else:
                 if fixed:
-                    noise.manual_seed(seed)
-                results = stylizer.stylize_batch(batch, config.noise_factor, noise, shared_noise=fixed)
+                    rng.manual_seed(seed)
+                results = stylizer.stylize_batch(batch, config.noise_factor, rng, shared_noise=fixed)
             if config.preserve_color:
                 results = color.preserve_color(batch, results)
             for frame, result in zip(batch, results):

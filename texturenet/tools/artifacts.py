@@ -48,23 +48,23 @@ def spike_ratio(features: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def norm_spikes(generator: nn.Module, photo: Tensor, noise_factor: float = 1.0, seed: int = 0) -> dict[str, float]:
+def norm_spikes(generator: nn.Module, photo: Tensor, strength: float = 1.0, seed: int = 0) -> dict[str, float]:
     """Stylise ``photo`` (1, 3, H, W) once and return :func:`spike_ratio` at the input of every instance norm, by module name."""
     ratios: dict[str, float] = {}
     hooks = [module.register_forward_hook(lambda _m, args, _out, name=name: ratios.__setitem__(name, float(spike_ratio(args[0]).max())))
              for name, module in generator.named_modules() if isinstance(module, nn.InstanceNorm2d)]
     try:
-        generator(photo, noise_factor=noise_factor, noise=IndependentNoise(torch.Generator(device=photo.device).manual_seed(seed)))
+        generator(photo, strength=strength, noise=IndependentNoise(torch.Generator(device=photo.device).manual_seed(seed)))
     finally:
         for hook in hooks:
             hook.remove()
     return ratios
 
 
-def blotch_report(generator: nn.Module, photos: list[Tensor], noise_factors: list[float], seed: int = 0) -> dict[str, float]:
-    """Mean over ``photos`` ((3, H, W) each) of the worst norm's spike ratio, per noise factor (``"nf 1"``): texturenet-evaluate's blotch check."""
-    return {f"nf {factor:g}": sum(worst(norm_spikes(generator, photo.unsqueeze(0), factor, seed))[1] for photo in photos) / len(photos)
-            for factor in noise_factors}
+def blotch_report(generator: nn.Module, photos: list[Tensor], strengths: list[float], seed: int = 0) -> dict[str, float]:
+    """Mean over ``photos`` ((3, H, W) each) of the worst norm's spike ratio, per strength (``"nf 1"``): texturenet-evaluate's blotch check."""
+    return {f"nf {strength:g}": sum(worst(norm_spikes(generator, photo.unsqueeze(0), strength, seed))[1] for photo in photos) / len(photos)
+            for strength in strengths}
 
 
 def worst(ratios: dict[str, float]) -> tuple[Optional[str], float]:

@@ -6,7 +6,7 @@ same on any set of photos under one fixed loss network, the loss settings the mo
 trained with (read from its checkpoint):
 
 * the photo itself, a floor (zero content loss, full style loss);
-* the generator along its noise factors: for a model with the strength dial, the curve of
+* the generator along its strengths (``--noise_factors``): for a model with the strength dial, the curve of
   style against content loss that one model spans;
 * per-image optimisation at several multiples of the style weight, each scored at several
   iteration counts: the front of the style/content trade-off that optimisation reaches;
@@ -92,8 +92,8 @@ def evaluate(
     style_image = load_style(Path(style_path), style_size).to(device)
     loss.set_style(style_image)
     judged_style = style_image[0].cpu()
-    for factor in settings.noise_factors:  # before any work: a factor the model was not trained for is refused
-        stylizer.check(factor)
+    for strength in settings.noise_factors:  # before any work: a strength the model was not trained for is refused
+        stylizer.check(strength)
     stylizer.stylize(torch.rand(3, 64, 64))  # warm-up: first-call allocations are not the method's time
     peer = None
     if settings.peer is not None:
@@ -122,8 +122,8 @@ def evaluate(
             row.append(image)
 
         score("photo", photo, 0.0)
-        for factor in settings.noise_factors:
-            score(f"feed-forward nf {factor:g}", *_timed(lambda: stylizer.stylize(photo, factor, settings.seed), device))
+        for strength in settings.noise_factors:
+            score(f"feed-forward nf {strength:g}", *_timed(lambda: stylizer.stylize(photo, strength, settings.seed), device))
         if peer is not None:
             score("peer 2019 nf 1", *_timed(lambda: peer.stylize(photo, 1.0, settings.seed), device))
         wanted = set(settings.iterations)
@@ -171,7 +171,7 @@ def format_table(result: dict[str, Any]) -> str:
                      f"| {m['seconds']:.3g} |")
     if result.get("blotches"):
         lines.append(f"\nblotch check (worst instance-norm spike ratio, above {BLOTCHED:g} the model blotches): "
-                     + ", ".join(f"{factor} {ratio:.2f}" for factor, ratio in result["blotches"].items()))
+                     + ", ".join(f"{label} {ratio:.2f}" for label, ratio in result["blotches"].items()))
     return "\n".join(lines)
 
 
@@ -183,8 +183,8 @@ JUDGE_AXES = ("colour", "texture", "colour distance to the style (L*a*b* sliced 
 
 def curve_points(means: dict[str, dict[str, float]], iterations: int, x: str = "content",
                  y: str = "style") -> dict[str, list[tuple[str, float, float]]]:
-    """The methods as series of (label, x, y) means (content and style losses unless told): the generator's noise
-    factors in order, optimisation's front (each style scale after ``iterations``), and the single points (photo, peer)."""
+    """The methods as series of (label, x, y) means (content and style losses unless told): the generator's
+    strengths in order, optimisation's front (each style scale after ``iterations``), and the single points (photo, peer)."""
     series: dict[str, list[tuple[str, float, float]]] = {"photo": [], "feed-forward": [], "optimisation": [], "peer 2019": []}
     for method, m in means.items():
         words = method.split()

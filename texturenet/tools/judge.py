@@ -56,11 +56,11 @@ def srgb_to_lab(image: Tensor) -> Tensor:
     return torch.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
-def _subsample(points: Tensor, generator: torch.Generator) -> Tensor:
+def _subsample(points: Tensor, rng: torch.Generator) -> Tensor:
     """(N, D) -> at most SAMPLES of its rows, a seeded choice without replacement."""
     if len(points) <= SAMPLES:
         return points
-    return points[torch.randperm(len(points), generator=generator)[:SAMPLES]]
+    return points[torch.randperm(len(points), generator=rng)[:SAMPLES]]
 
 
 def _quantiles(values: Tensor, count: int) -> Tensor:
@@ -80,8 +80,8 @@ def sliced_wasserstein(a: Tensor, b: Tensor) -> float:
     directions; for each direction the 2-Wasserstein distance of the two 1-D distributions is the
     root mean square difference of their quantiles; the result is the root of the mean over directions.
     """
-    generator = torch.Generator().manual_seed(SEED)
-    directions = torch.randn(PROJECTIONS, a.shape[1], generator=generator, dtype=torch.float32)
+    rng = torch.Generator().manual_seed(SEED)
+    directions = torch.randn(PROJECTIONS, a.shape[1], generator=rng, dtype=torch.float32)
     directions /= directions.norm(dim=1, keepdim=True)
     a, b = (_subsample(points.float(), torch.Generator().manual_seed(SEED + 1)) for points in (a, b))  # same size: same rows
     projected_a, _ = (directions @ a.T).sort(dim=1)  # (P, N): each direction's sorted projections

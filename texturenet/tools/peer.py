@@ -101,19 +101,22 @@ class Peer:
         self.mean = torch.tensor(MEAN_BGR, device=device).view(1, 3, 1, 1)
 
     @torch.inference_mode()
-    def stylize(self, photo: Tensor, noise_factor: float = 1.0, seed: int = 0) -> Tensor:
-        """(3, H, W) RGB in [0, 1] -> the peer's mosaic stylisation, same size; noise drawn on the CPU for ``seed``."""
+    def stylize(self, photo: Tensor, strength: float = 1.0, seed: int = 0) -> Tensor:
+        """(3, H, W) RGB in [0, 1] -> the peer's mosaic stylisation, same size; noise drawn on the CPU for ``seed``.
+
+        Called as :meth:`Stylizer.stylize` is; the peer has no strength dial, so ``strength`` only scales its noise.
+        """
         if photo.ndim != 3 or photo.shape[0] != 3:
             raise TexturenetError(f"the peer stylises one RGB photo of shape (3, H, W), not {tuple(photo.shape)}")
         height, width = photo.shape[-2:]
         x = photo[None].to(self.device, torch.float32)
         x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True)
         x = (x.flip(1) - self.mean) * 255
-        generator = torch.Generator().manual_seed(seed)
+        rng = torch.Generator().manual_seed(seed)
         inputs = []
         for k in reversed(range(SCALES)):  # scale k sees the photo average-pooled by 2^k (Sec. 3.1)
             image = F.avg_pool2d(x, 2**k)
-            noise = torch.randn(image.shape, generator=generator) * (255 * noise_factor)
+            noise = torch.randn(image.shape, generator=rng) * (255 * strength)
             inputs.append(torch.cat([image, noise.to(self.device)], dim=1))
         y = (self.generator(inputs) / 255 + self.mean).flip(1)
         y = F.interpolate(y, size=(height, width), mode="bilinear", antialias=True)

@@ -275,7 +275,7 @@ class Trainer:
                 if config.channels_last:
                     photos = photos.contiguous(memory_format=torch.channels_last)
                 batch = run.loss.batch(photos, self._strengths(len(photos)))  # each photo as often as the loss terms need
-                output = run.model(batch.photos, noise=self.noise, noise_factor=1.0 if batch.strength is None else batch.strength)
+                output = run.model(batch.photos, noise=self.noise, strength=1.0 if batch.strength is None else batch.strength)
                 terms = run.loss(output, batch)
             else:
                 output = run.model(size=(config.image_size, config.image_size), batch=config.batch_size, noise=self.noise)
@@ -389,7 +389,7 @@ class Trainer:
         if val_inputs is not None:
             top = self.config.generator.max_strength
             strengths = sorted({0.0, min(1.0, top), top}) if top else [1.0]
-            grid = sample_grid(val_inputs, *(generator(val_inputs, noise=fixed_noise(), noise_factor=s) for s in strengths))
+            grid = sample_grid(val_inputs, *(generator(val_inputs, noise=fixed_noise(), strength=s) for s in strengths))
         else:
             grid = sample_grid(None, generator(size=(size, size), batch=4, noise=fixed_noise()))
         generator.train(was_training)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from PIL import Image
 
-from ...config import MAX_SEED, GuiConfig, VISDOM_PORT, noise_factor_range
+from ...config import MAX_SEED, GuiConfig, VISDOM_PORT, strength_range
 from ...devices import cuda_device
 from ...errors import TexturenetError, first_few
 from .fields import DecodeBudget, RUN_NAME, RequestError, decode_upload, inside, number, parse_viz_url, path_under
@@ -143,7 +143,7 @@ class GuiApp:
     def stylize(self, query: dict[str, Any], body: bytes) -> bytes:
         """A PNG: the uploaded photo stylised, or (texture models) a texture sample of the asked size."""
         stylizer = self.models.stylizer(query.get("model"))
-        noise_factor = number(query, "noise_factor", float, *noise_factor_range(stylizer.max_strength), default=1.0)
+        strength = number(query, "noise_factor", float, *strength_range(stylizer.max_strength), default=1.0)  # the API keeps the flag's name
         seed = number(query, "seed", int, 0, MAX_SEED, default=0)
         if stylizer.mode == "texture":
             width = number(query, "width", int, 16, 2048, default=256)
@@ -151,13 +151,13 @@ class GuiApp:
             with self._stylize_lock:
                 from ...io.images import to_image
 
-                image = to_image(stylizer.sample(height, width, noise_factor, seed))
+                image = to_image(stylizer.sample(height, width, strength, seed))
         else:
             import numpy as np
 
             photo = decode_upload(body, self.config, self._decoding)
             with self._stylize_lock:
-                image = Image.fromarray(stylizer.stylize_array(np.asarray(photo), noise_factor, seed), mode="RGB")
+                image = Image.fromarray(stylizer.stylize_array(np.asarray(photo), strength, seed), mode="RGB")
         out = io.BytesIO()
         image.save(out, format="PNG")
         return out.getvalue()
