@@ -165,19 +165,10 @@ class Stylizer:
         return output[0].clamp(0, 1)
 
 
-def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig(),
-                  on_written: Optional[Callable[[Written], None]] = None) -> list[Path]:
-    """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
-
-    In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
-    counted. Consecutive photos of one size go through the generator ``config.batch_size`` at
-    a time (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background
-    threads decode the next photos and encode the finished ones, so a folder costs about the
-    compute time alone. ``config.tile`` as in :meth:`Stylizer.stylize_array`;
-    ``config.preserve_color`` keeps the photo's colours (see stylize/color.py). Returns the paths written;
-    ``on_written`` hears of each picture once it is on disk.
-    """
-    stylizer.require("style")
+def _sources_and_targets(source: Path, destination: Path) -> list[tuple[Path, Path]]:
+    """Each photo to stylise and the file its picture goes to: a file to a file (or into a folder), a folder tree to a
+    folder tree. Refused before any work: nothing to read, a file as a folder's destination, a target that is an input
+    or that cannot be written."""
     if source.is_dir():
         inputs = find_images(source)
         if not inputs:
@@ -192,6 +183,23 @@ def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: S
     refuse_overwriting_inputs([path for path, _ in pairs], [target for _, target in pairs])
     for _, target in pairs[:1]:  # the same folder rules hold for all of them; a bad one is found before any work
         check_target(target)
+    return pairs
+
+
+def stylize_files(stylizer: Stylizer, source: Path, destination: Path, config: StylizeConfig = StylizeConfig(),
+                  on_written: Optional[Callable[[Written], None]] = None) -> list[Path]:
+    """Stylise a file into a file (or into a folder), or a folder tree into a folder tree.
+
+    In a folder, names and sub-folders are kept and a file that cannot be read is skipped and
+    counted. Consecutive photos of one size go through the generator ``config.batch_size`` at
+    a time (see :meth:`Stylizer.per_batch`; a batch never changes a picture), while background
+    threads decode the next photos and encode the finished ones, so a folder costs about the
+    compute time alone. ``config.tile`` as in :meth:`Stylizer.stylize_array`;
+    ``config.preserve_color`` keeps the photo's colours (see stylize/color.py). Returns the paths written;
+    ``on_written`` hears of each picture once it is on disk.
+    """
+    stylizer.require("style")
+    pairs = _sources_and_targets(source, destination)
 
     def load(path: Path) -> np.ndarray:
         image = load_rgb(path)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
+from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
@@ -56,6 +57,24 @@ def _quantised(image: Tensor) -> Tensor:
     return to_tensor(to_image(image))
 
 
+def _read_photos(photos: Path, most: int) -> list[tuple[Path, Image.Image]]:
+    """The first ``most`` readable photos of ``photos`` (a photo or a folder); an unreadable one is skipped and said."""
+    paths = find_images(photos) if photos.is_dir() else [photos] if photos.is_file() else []
+    if not paths:
+        raise TexturenetError(f"--photos {photos}: no images there; give a photo or a folder of photos")
+    read = []
+    for path in paths:
+        try:
+            read.append((path, load_rgb(path)))
+        except UnreadableImage as error:
+            tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
+        if len(read) == most:
+            break
+    if not read:
+        raise TexturenetError(f"--photos {photos}: none of its {len(paths)} image file(s) could be read")
+    return read
+
+
 def evaluate(
     model: Path,
     photos: Path,
@@ -72,19 +91,7 @@ def evaluate(
     style_path = style or trained_style
     if style_path is None or not Path(style_path).is_file():
         raise TexturenetError(f"style image {style_path} not found; give --style (the image the model was trained on)")
-    paths = find_images(photos) if photos.is_dir() else [photos] if photos.is_file() else []
-    if not paths:
-        raise TexturenetError(f"--photos {photos}: no images there; give a photo or a folder of photos")
-    photos_read = []
-    for path in paths:  # an unreadable photo is skipped and counted, like everywhere else
-        try:
-            photos_read.append((path, load_rgb(path)))
-        except UnreadableImage as error:
-            tqdm.write(f"skipping unreadable image {printable(path)} ({error})")
-        if len(photos_read) == settings.max_photos:
-            break
-    if not photos_read:
-        raise TexturenetError(f"--photos {photos}: none of its {len(paths)} image file(s) could be read")
+    photos_read = _read_photos(photos, settings.max_photos)
     paths = [path for path, _ in photos_read]
     stylizer = Stylizer(model, device)
     stylizer.generator.config.require_mode("style", "; the quality report compares style-transfer models", subject=str(model))
