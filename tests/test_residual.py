@@ -67,9 +67,30 @@ def test_models_written_before_the_option_load_as_plain_ones() -> None:
         assert generator_config(checkpoint).residual is False and load_generator(COMPAT / name).residual is False
 
 
-def test_the_fast_path_and_tiling_add_the_photo_as_the_reference_pass_does() -> None:
+@pytest.mark.parametrize("kind", ["pyramid", "johnson"])
+def test_with_fade_the_photo_s_share_falls_from_1_at_strength_0_to_0_at_the_top(kind: str) -> None:
+    """--fade: out = (1 - s / max_strength) photo + R; a fresh model's R is 0, so the picture is that share of the photo."""
+    generator = make_generator(GeneratorConfig(generator=kind, scales=3, channels=8, residual=True, fade=True)).eval()
+    photos = torch.rand(2, 3, 37, 50)
+    with torch.no_grad():
+        assert torch.equal(generator(photos, strength=0.0), photos)
+        assert torch.allclose(generator(photos, strength=0.5), 0.75 * photos)  # the default top is 2
+        assert torch.equal(generator(photos, strength=2.0), torch.zeros_like(photos))
+        each = generator(photos, strength=torch.tensor([0.0, 2.0]))
+        assert torch.equal(each[0], photos[0]) and torch.equal(each[1], torch.zeros_like(photos[1]))
+        changed = _changed(GeneratorConfig(generator=kind, scales=3, channels=8, residual=True, fade=True))
+        unfaded = make_generator(GeneratorConfig(generator=kind, scales=3, channels=8, residual=True)).eval()
+        unfaded.load_state_dict(changed.state_dict())
+        for factor in (0.0, 0.8):  # the same network as --residual, only the photo's share differs
+            same = lambda: IndependentNoise(torch.Generator().manual_seed(3))  # noqa: E731
+            difference = changed(photos, strength=factor, noise=same()) - unfaded(photos, strength=factor, noise=same())
+            assert torch.allclose(difference, -factor / 2 * photos, atol=1e-6)
+
+
+@pytest.mark.parametrize("fade", [False, True])
+def test_the_fast_path_and_tiling_add_the_photo_as_the_reference_pass_does(fade: bool) -> None:
     """float64 fast path == reference pass; tiles (context from the whole photo, shared statistics) == the untiled picture."""
-    plain = _changed(GeneratorConfig(scales=4, residual=True)).double()
+    plain = _changed(GeneratorConfig(scales=4, residual=True, fade=fade)).double()
     fast = fast_generator(plain)
     photos = torch.rand(2, 3, 70, 45, dtype=torch.float64)
     with torch.no_grad():
@@ -77,7 +98,7 @@ def test_the_fast_path_and_tiling_add_the_photo_as_the_reference_pass_does() -> 
             expected = plain(photos, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
             got = fast(photos, strength=factor, noise=IndependentNoise(torch.Generator().manual_seed(3)))
             assert torch.allclose(got, expected, atol=1e-9, rtol=0), (got - expected).abs().max()
-    fast = fast_generator(_changed(GeneratorConfig(scales=4, residual=True, noise_depth=0)))
+    fast = fast_generator(_changed(GeneratorConfig(scales=4, residual=True, fade=fade, noise_depth=0)))
     photo = np.random.default_rng(1).integers(0, 256, (150, 230, 3), dtype=np.uint8)
     for factor in (0.0, 0.7):
         with torch.no_grad():
@@ -88,12 +109,12 @@ def test_the_fast_path_and_tiling_add_the_photo_as_the_reference_pass_does() -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["pyramid", "johnson"])
-def test_export_adds_the_photo_as_pytorch_does(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind, fade", [("pyramid", False), ("johnson", False), ("pyramid", True)])
+def test_export_adds_the_photo_as_pytorch_does(tmp_path: Path, kind: str, fade: bool) -> None:
     """TorchScript and pt2 (and ONNX where onnxruntime is installed): the export script's own check against PyTorch
     at strength 0, then the graph at strengths 0.7 and 2 against the eager generator."""
     model = tmp_path / "residual.pth"
-    save_atomic(make_checkpoint(_changed(GeneratorConfig(generator=kind, scales=3, channels=8, noise_depth=0, residual=True)),
+    save_atomic(make_checkpoint(_changed(GeneratorConfig(generator=kind, scales=3, channels=8, noise_depth=0, residual=True, fade=fade)),
                                 "residual", 1), model)
     formats = [("torchscript", "pt"), ("pt2", "pt2")]
     try:
@@ -148,3 +169,22 @@ def test_a_short_training_run_with_it_works_and_texture_mode_refuses_it(tmp_path
                         "--iterations", "1", "--residual")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith("texture mode has no photo; give --no-residual")
+    for flags, message in ((["--fade"], "--fade fades the photo that --residual adds; give --residual too"),
+                           (["--residual", "--fade", "--max_strength", "0"], "this model has none (max_strength 0); give --max_strength")):
+        result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path / "f",
+                            "--iterations", "1", *flags)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].endswith(message), result.stderr
+
+
+def test_a_faded_model_round_trips_and_resumes_faded(tmp_path: Path, photos: Path, style_image: Path) -> None:
+    result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                        "--name", "f", "--val_images", "1", "--iterations", "2", "--save_every", "2", "--residual", "--fade")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert generator_config(load_checkpoint(tmp_path / "f.pth")).fade
+    result = run_script("train.py", *TINY, "--data_dir", photos, "--texture", style_image, "--checkpoint_dir", tmp_path,
+                        "--name", "f", "--val_images", "1", "--iterations", "3", "--save_every", "3", "--resume", "auto")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert generator_config(load_checkpoint(tmp_path / "f.pth")).fade
+    assert load_checkpoint(COMPAT / "style_instance.pth")["generator_config"].get("fade") is None
+    assert generator_config(load_checkpoint(COMPAT / "style_instance.pth")).fade is False

@@ -144,3 +144,28 @@ def test_every_global_batch_has_half_its_photos_at_each_end(tmp_path: Path, phot
     assert set(tops) == ({total // 2, total - total // 2})  # exactly half (an odd batch: one more at either end, both seen)
     assert len({tuple(values) for values in global_batches}) > 1  # a random order, not a fixed one
     assert draws(0) == ranks[0]  # the seeded RNG: the same draws again (what --resume relies on)
+
+
+@pytest.mark.parametrize("batch, world", [(3, 1), (4, 1), (2, 1), (1, 2)])
+def test_with_three_dial_points_every_global_batch_shares_its_photos_among_0_the_middle_and_the_top(
+        tmp_path: Path, photos: Path, style_image: Path, monkeypatch: pytest.MonkeyPatch, batch: int, world: int) -> None:
+    """--dial_points 3 (for --fade): 0, max/2 and max each get a third of the global batch (one more or less), and a batch
+    smaller than 3 meets each of them over the steps; seeded, as the two ends are."""
+    from texturenet.config import TrainConfig
+    from texturenet.training.loop import Trainer
+
+    def draws(rank: int) -> list[list[float]]:
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        trainer = Trainer(TrainConfig(data_dir=photos, texture=style_image, checkpoint_dir=tmp_path, batch_size=batch, dial_points=3))
+        torch.manual_seed(0)
+        return [trainer._strengths(batch).tolist() for _ in range(64)]
+
+    ranks = [draws(rank) for rank in range(world)]
+    global_batches = [sum((ranks[rank][step] for rank in range(world)), []) for step in range(64)]
+    for values in global_batches:
+        counts = [values.count(level) for level in (0.0, 1.0, 2.0)]
+        assert sum(counts) == batch * world and max(counts) - min(counts) <= 1, values
+    assert {value for values in global_batches for value in values} == {0.0, 1.0, 2.0}
+    assert len({tuple(values) for values in global_batches}) > 1
+    assert draws(0) == ranks[0]

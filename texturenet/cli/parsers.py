@@ -47,6 +47,7 @@ def train_parser() -> argparse.ArgumentParser:
         add_flag(run, TrainConfig, name, shown=_cpu_shown(name), type=int)
     add_flag(run, TrainConfig, "lr", shown=_cpu_shown("lr"), type=finite_float)
     add_flag(run, TrainConfig, "lr_decay", type=finite_float)
+    add_flag(run, TrainConfig, "dial_points", type=int, choices=(2, 3))
     run.add_argument("--cuda", action="store_true", help=field_doc(TrainConfig, "cuda") + " (default: off)")
     run.add_argument("--resume", default=None, help="Checkpoint to continue from, or 'auto' for the newest of this run name (default: none).")
     run.add_argument("--overwrite", action="store_true", help=field_doc(TrainConfig, "overwrite") + " (default: off)")
@@ -73,6 +74,7 @@ def train_parser() -> argparse.ArgumentParser:
     add_flag(net, GeneratorConfig, "activation", default=None, shown="leaky_relu for pyramid, relu for johnson", choices=ACTIVATIONS)
     add_flag(net, GeneratorConfig, "padding", default=None, shown="reflect for style, circular for texture", choices=PADDINGS)
     add_flag(net, GeneratorConfig, "residual", shown="off", action=argparse.BooleanOptionalAction)
+    add_flag(net, GeneratorConfig, "fade", shown="off", action=argparse.BooleanOptionalAction)
     add_flag(net, GeneratorConfig, "max_strength", default=None, shown=_cpu_shown("max_strength", "2 for style with instance norm, else 0"),
              type=finite_float)
 

@@ -73,6 +73,8 @@ class GeneratorConfig:
 
     residual: bool = False
     """The output is the photo plus a learnt change (out = photo + R(photo, noise, s)), R's last layer zero at the start: training starts at the identity, and the strength-0 end (no style term) only has to keep R at 0, so strength 0 is close to the photo. Style mode only (a texture has no photo). Checkpoints from before this setting are not residual."""
+    fade: bool = False
+    """With ``residual``: the photo's share of the picture falls with the strength, out = (1 - s / max_strength) photo + R(photo, noise, s), so strength 0 is the photo plus a change trained to stay 0 and the top is the network alone, as free as a plain generator (the residual's own top has to cancel the photo's colours, which its instance norms hide from it). Needs the dial. Checkpoints from before this setting do not fade."""
 
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
@@ -92,6 +94,10 @@ class GeneratorConfig:
             raise ValueError(f"residual must be true or false, got {self.residual!r}")
         if self.residual and self.mode != "style":
             raise ValueError("--residual adds the generator's output to the photo, and texture mode has no photo; give --no-residual")
+        if not isinstance(self.fade, bool):
+            raise ValueError(f"fade must be true or false, got {self.fade!r}")
+        if self.fade and not self.residual:
+            raise ValueError("--fade fades the photo that --residual adds; give --residual too")
         if self.padding is None:
             self.padding = "reflect" if self.mode == "style" else "circular"
         if not isinstance(self.padding, str):
@@ -106,6 +112,8 @@ class GeneratorConfig:
         self.max_strength = float(self.max_strength)
         if not 0 <= self.max_strength <= STRENGTH_LIMIT:
             raise ValueError(f"max_strength must be in 0..{STRENGTH_LIMIT:g}, got {self.max_strength}")
+        if self.fade and not self.max_strength:
+            raise ValueError("--fade fades the photo along the strength dial, and this model has none (max_strength 0); give --max_strength")
         if self.max_strength and (self.mode, self.norm) != ("style", "instance"):
             raise ValueError("max_strength (the style-strength dial) needs style mode and instance norm; give --max_strength 0")
         for name, (least, most) in GENERATOR_BOUNDS.items():

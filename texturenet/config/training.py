@@ -56,6 +56,8 @@ class TrainConfig:
     """Multiply the learning rate by lr_decay every this many iterations."""
     lr_decay: float = 0.8
     """Learning-rate decay factor (texture_nets: 0.8)."""
+    dial_points: int = 2
+    """How many strengths of the dial training draws, evenly spaced from 0 to max_strength, each for an equal share of every batch: 2, the two ends (the middle interpolates); 3 adds the middle, which --fade needs (its middle is otherwise a blend of the photo and an untrained change)."""
     seed: int = 0
     """Seed of every random choice (data order, crops, noise, initial weights)."""
     workers: int = 2
@@ -118,6 +120,8 @@ class TrainConfig:
             raise ValueError(f"log_every must be at least 1, got {self.log_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1):
             raise ValueError("lr must be > 0 and lr_decay in (0, 1]")
+        if self.dial_points not in (2, 3):
+            raise ValueError(f"dial_points must be 2 or 3, got {self.dial_points}")
         check_seed(self.seed)
         if self.style_size > MAX_STYLE_SIZE:
             raise ValueError(f"style_size must be at most {MAX_STYLE_SIZE}, got {self.style_size}")

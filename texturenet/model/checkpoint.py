@@ -26,7 +26,7 @@ from ..io.weights import load_plain, state_dict_mismatch, tensor_kind_problem, w
 
 FORMAT = "texturenet"
 VERSION = 1
-LEGACY_GENERATOR = {"max_strength": 0.0, "generator": "pyramid", "residual": False}
+LEGACY_GENERATOR = {"max_strength": 0.0, "generator": "pyramid", "residual": False, "fade": False}
 """Generator settings that checkpoints written before they existed lack, each with the value that gives those
 checkpoints the pictures they gave (no strength dial: the strength only scales the noise; the pyramid, the only
 generator there was; the output is the network's own, not the photo plus it)."""

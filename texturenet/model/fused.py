@@ -292,6 +292,7 @@ class FusedPyramid:
         padding = trained.config.padding
         self.scales = trained.config.scales
         self.residual = trained.residual
+        self.fade = trained.fade
         self._branches = [_layers(branch, padding) for branch in trained.branches]
         self._joins = [_FastJoin(join, padding) for join in trained.joins]
         self._rgb = trained.to_rgb.weight.detach().clone(memory_format=torch.channels_last)
@@ -324,7 +325,7 @@ class FusedPyramid:
         with torch.no_grad():
             x = self._descend(context, inputs, level - 1, 0, norms)
             rgb = F.conv2d(x, self._rgb.to(x.dtype), self._rgb_bias.to(x.dtype))
-            return plus_photo(rgb, inputs[0]) if self.residual else rgb
+            return plus_photo(rgb, inputs[0], strength, self.fade) if self.residual else rgb
 
     def norm_input(self, context: Tensor, inputs: Sequence[Optional[Tensor]], level: int, layer: int,
                    statistics: Optional[LayerStatistics] = None, strength: Optional[Tensor] = None) -> Tensor:

@@ -95,6 +95,8 @@ class JohnsonBody(nn.Module):
         self.to_rgb = nn.Conv2d(quarter, 3, 9, padding=4, padding_mode=config.padding)
         self.residual = config.residual
         """The output is the photo plus the network's (generator.plus_photo)."""
+        self.fade = float(config.max_strength or 0.0) if config.fade else 0.0
+        """The strength at which the photo's share has faded to 0 (pyramid.plus_photo); 0: no fading."""
         if self.residual:
             zero_last_layer(self.to_rgb)
 
@@ -110,7 +112,7 @@ class JohnsonBody(nn.Module):
         for i, layer in enumerate(self.up):
             x = layer(x, sizes[len(sizes) - 2 - i], strength)
         rgb = self.to_rgb(x)
-        return plus_photo(rgb, inputs[0]) if self.residual else rgb
+        return plus_photo(rgb, inputs[0], strength, self.fade) if self.residual else rgb
 
 
 class JohnsonGenerator(JohnsonBody):

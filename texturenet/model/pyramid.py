@@ -42,15 +42,20 @@ def per_image(strength: Strength) -> Strength:
     return strength.view(-1, 1, 1, 1) if isinstance(strength, Tensor) else strength
 
 
-def plus_photo(change: Tensor, finest: Tensor) -> Tensor:
+def plus_photo(change: Tensor, finest: Tensor, strength: Optional[Tensor] = None, fade: float = 0.0) -> Tensor:
     """A residual generator's picture: the photo plus the network's change (``GeneratorConfig.residual``).
 
     ``finest`` is the finest scale's input, the padded photo with its noise channels appended; its first
     three channels are the photo. Added in the photo's type (float32 under autocast: no bfloat16 rounding of the
     photo). Why: the strength-0 end of training (content loss only) then has only to
     keep the change at 0, where a plain generator has to rebuild the photo through its bottleneck.
+    ``fade`` (the dial's top, 0: off; ``GeneratorConfig.fade``): the photo is weighted by 1 - strength / fade, each
+    image by its own strength, so that the top of the dial is the network's picture alone.
     """
-    return change + finest[:, :3]
+    photo = finest[:, :3]
+    if fade == 0.0 or strength is None:
+        return change + photo
+    return change + photo * (1.0 - strength / fade).clamp(0.0, 1.0).view(-1, 1, 1, 1)
 
 
 def zero_last_layer(conv: nn.Conv2d) -> None:
@@ -259,6 +264,8 @@ class PyramidBody(nn.Module):
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
         self.residual = config.residual
         """The output is the photo plus the network's (:func:`plus_photo`)."""
+        self.fade = float(config.max_strength or 0.0) if config.fade else 0.0
+        """The strength at which the photo's share has faded to 0 (:func:`plus_photo`); 0: no fading."""
         if self.residual:
             zero_last_layer(self.to_rgb)
 
@@ -272,7 +279,7 @@ class PyramidBody(nn.Module):
         for i, join in enumerate(self.joins):
             x = join(x, branched[join_for_scale(len(branched), i)], strength)
         rgb = self.to_rgb(x)
-        return plus_photo(rgb, inputs[0]) if self.residual else rgb
+        return plus_photo(rgb, inputs[0], strength, self.fade) if self.residual else rgb
 
 
 class PyramidGenerator(PyramidBody):

@@ -287,7 +287,8 @@ class Trainer:
         return terms
 
     def _strengths(self, n: int) -> Optional[torch.Tensor]:
-        """(n,) style strengths for this rank's photos, each 0 or max_strength; None without the strength dial.
+        """(n,) style strengths for this rank's photos, each 0 or max_strength (or max_strength / 2 with ``dial_points`` 3);
+        None without the strength dial.
 
         The strength scales each photo's noise and its style term and conditions the generator's
         norms (generator.InstanceNorm), so one model learns a range of style weights (Babaeizadeh &
@@ -297,15 +298,21 @@ class Trainer:
         (style loss 0.157 at 0 to 0.126 at 1), the two ends a strong, even one (0.554, 0.423 at 0.5,
         0.237 at 1, 0.065 at 2). Exactly half of every global batch gets each end (an odd batch's extra
         photo goes to either end by a coin), in a random order: drawn independently, a batch of 2 was all
-        strength 0 a quarter of the time. Drawn from torch's seeded global RNG (checkpointed, so a
-        resumed run draws what an uninterrupted one would), for the global batch, each rank keeping its rows.
+        strength 0 a quarter of the time. With ``dial_points`` 3 (for ``--fade``, whose untrained middle
+        is a washed-out blend of the photo and the change: docs/QUALITY.md) a third each gets 0, the
+        middle and the top. Drawn from torch's seeded global RNG (checkpointed, so a resumed run draws
+        what an uninterrupted one would), for the global batch, each rank keeping its rows.
         """
         top = self.config.generator.max_strength
         if not top:
             return None
         total = n * self.rank.world_size
-        extra = int(torch.randint(2, ())) if total % 2 else 0  # which end an odd batch's extra photo goes to
-        ends = (torch.arange(total) < total // 2 + extra).float() * top  # (total + 1) // 2 at top when extra, else total // 2
+        if self.config.dial_points == 2:
+            extra = int(torch.randint(2, ())) if total % 2 else 0  # which end an odd batch's extra photo goes to
+            ends = (torch.arange(total) < total // 2 + extra).float() * top  # (total + 1) // 2 at top when extra, else total // 2
+        else:  # 0, the middle and the top in turn from a random start, so a batch smaller than 3 still meets all of them
+            start = int(torch.randint(3, ()))
+            ends = ((torch.arange(total) + start) % 3).float() * (top / 2)
         ends = ends[torch.randperm(total)][self.rank.block(n)]
         return ends.to(self.device, non_blocking=True)
 
