@@ -375,7 +375,7 @@ def test_training_run_completes_is_listed_and_links_to_visdom(gui: Gui, tmp_path
     assert run["viz_url"] == f"http://127.0.0.1:{port}/env/fromgui"
     assert losses["title"] == "weighted losses" and losses["content"]["data"], losses
     assert gui.models()["fromgui"] == {"name": "fromgui", "mode": "style", "generator": "pyramid", "iteration": 3, "final": True,
-                                     "max_strength": 2.0, "residual": False}
+                                     "max_strength": 2.0, "residual": False, "fade": False}
     status, kind, body = gui.request(run["pictures"]["samples"])
     assert (status, kind) == (200, "image/png")
     assert Image.open(io.BytesIO(body)).size == Image.open(gui.checkpoints / "fromgui_samples.png").size

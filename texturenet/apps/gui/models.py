@@ -59,6 +59,7 @@ class ModelShelf:
                     checkpoint = load_checkpoint(path)
                     config = generator_config(checkpoint)
                     info.update(mode=config.mode, generator=config.generator, max_strength=config.max_strength, residual=config.residual,
+                                fade=config.fade,
                                 iteration=int(checkpoint["iteration"]), final=is_final(path))
                 except Exception as error:  # noqa: BLE001 - one bad file is listed as unusable, never hides the others
                     info.update(mode=None, error=str(error).replace(str(path), path.name))
