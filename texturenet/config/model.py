@@ -76,6 +76,11 @@ class GeneratorConfig:
     fade: bool = False
     """With ``residual``: the photo's share of the picture falls with the strength, out = (1 - s / max_strength) photo + R(photo, noise, s), so strength 0 is the photo plus a change trained to stay 0 and the top is the network alone, as free as a plain generator (the residual's own top has to cancel the photo's colours, which its instance norms hide from it). Needs the dial. Checkpoints from before this setting do not fade."""
 
+    @property
+    def faded_at(self) -> float:
+        """The strength at which ``fade`` has taken the photo's share to 0 (the dial's top); 0.0 for a model that does not fade."""
+        return float(self.max_strength or 0.0) if self.fade else 0.0
+
     def __post_init__(self) -> None:
         """Types, choices and :data:`GENERATOR_BOUNDS`; a checkpoint's config arrives here unchecked."""
         johnson = self.generator == "johnson"

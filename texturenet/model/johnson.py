@@ -95,7 +95,7 @@ class JohnsonBody(nn.Module):
         self.to_rgb = nn.Conv2d(quarter, 3, 9, padding=4, padding_mode=config.padding)
         self.residual = config.residual
         """The output is the photo plus the network's (generator.plus_photo)."""
-        self.fade = float(config.max_strength or 0.0) if config.fade else 0.0
+        self.fade = config.faded_at
         """The strength at which the photo's share has faded to 0 (pyramid.plus_photo); 0: no fading."""
         if self.residual:
             zero_last_layer(self.to_rgb)

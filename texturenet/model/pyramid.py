@@ -264,7 +264,7 @@ class PyramidBody(nn.Module):
         self.to_rgb = nn.Conv2d(c * config.scales, 3, kernel_size=1)
         self.residual = config.residual
         """The output is the photo plus the network's (:func:`plus_photo`)."""
-        self.fade = float(config.max_strength or 0.0) if config.fade else 0.0
+        self.fade = config.faded_at
         """The strength at which the photo's share has faded to 0 (:func:`plus_photo`); 0: no fading."""
         if self.residual:
             zero_last_layer(self.to_rgb)
